@@ -1,0 +1,28 @@
+# Front door: the targets README.md names.  The build itself is CMake.
+BUILD ?= build
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?=
+
+.PHONY: all demo check bench install clean deps
+
+all: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j2
+
+deps:
+	@sh scripts/deps.sh build
+
+demo: all
+	./$(BUILD)/demo
+
+check:
+	@bash scripts/check.sh
+
+bench: all
+	./$(BUILD)/bench_switch
+
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) build-asan build-check

@@ -1,0 +1,156 @@
+/*
+ * pkeys: memory protection keys for every Linux program.
+ *
+ * A protection key tags pages; each thread holds its own rights for each
+ * key (access-disable, write-disable) and those rights narrow what the
+ * page protection allows.  On x86-64 CPUs with PKU the library uses the
+ * hardware (pkey syscalls, RDPKRU/WRPKRU); everywhere else it emulates the
+ * same semantics with page protections.  See pkeys(7) and README.md.
+ *
+ * Conventions: every function returns 0 or a non-negative value on
+ * success and a negative errno value on failure.  A failing call changes
+ * no key, no right and no page protection.  All functions are thread-safe.
+ */
+#ifndef PKEYS_H
+#define PKEYS_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PK_VERSION_MAJOR 0
+#define PK_VERSION_MINOR 1
+#define PK_VERSION_PATCH 0
+/* PK_VERSION is comparable: (major << 16) | (minor << 8) | patch. */
+#define PK_VERSION \
+	((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
+
+#if defined(__GNUC__)
+#define PK_API __attribute__((visibility("default")))
+#else
+#define PK_API
+#endif
+
+/* Rights a thread holds for a key; 0 means full access. */
+#define PK_DISABLE_ACCESS 0x1u /* no reads, no writes */
+#define PK_DISABLE_WRITE 0x2u  /* reads only */
+
+/* The default key: every page carries it until given another. */
+#define PK_KEY_DEFAULT 0
+
+/* Run-time version: PK_VERSION of the library actually loaded. */
+PK_API int pk_version(void);
+
+/*
+ * Choose the backend now instead of at the first call.  The choice is
+ * made once per process: PKEYS_BACKEND=hw or emu forces one, unset or
+ * "auto" picks hw where the CPU and kernel support it, else emu.
+ * Returns 0, -EOPNOTSUPP when PKEYS_BACKEND=hw and the hardware backend
+ * cannot work here, -EINVAL when PKEYS_BACKEND holds an unknown value.
+ * After a failure every key call returns the same error; pk_mprotect
+ * with key -1 or 0 still works.  pk_backend_reason() says why.
+ */
+PK_API int pk_init(void);
+
+/* "x86_pku", "emu", or "none" when pk_init failed. */
+PK_API const char *pk_backend_name(void);
+
+/* One line: why this backend was chosen, or why none could be. */
+PK_API const char *pk_backend_reason(void);
+
+/*
+ * Allocate a key.  flags must be 0.  rights (PK_DISABLE_* bits) become
+ * the calling thread's rights for the key.  Threads that already exist
+ * keep what they hold for that key number, as on hardware: access
+ * disabled unless they changed it before the key was last freed.
+ * Threads created later inherit their creator's rights.
+ * Returns the key (>= 1), -EINVAL for unknown flags or rights, -ENOSPC
+ * when no key is left, -EOPNOTSUPP when no backend works.
+ */
+PK_API int pk_key_alloc(unsigned flags, unsigned rights);
+
+/*
+ * Free a key.  Returns 0, -EINVAL when key was not allocated by
+ * pk_key_alloc (or is 0), -EBUSY when pages still carry it (give them
+ * key 0 with pk_mprotect, or unmap them, first).
+ */
+PK_API int pk_key_free(int key);
+
+/*
+ * mprotect(2) that also sets the pages' key.  key -1 changes only the
+ * protection and keeps each page's key, as mprotect does; key 0 returns
+ * the pages to the default key.  addr must be page aligned and non-NULL;
+ * len is rounded up to whole pages; len 0 succeeds and changes nothing.
+ * Returns 0, or:
+ *   -EINVAL  addr NULL or unaligned, addr+len overflows, prot has bits
+ *            other than PROT_READ|PROT_WRITE|PROT_EXEC, key is neither
+ *            -1, 0 nor an allocated key;
+ *   -ENOMEM  part of the range is not mapped;
+ *   -EACCES  the protection is not allowed for a file mapping;
+ *   -EOPNOTSUPP  key > 0 and no backend works.
+ */
+PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
+
+/*
+ * Set the calling thread's rights for key.  Returns 0, -EINVAL for a key
+ * not allocated, for rights other than PK_DISABLE_* bits, or for key 0
+ * with rights other than 0 (the default key covers every stack and every
+ * library: it is never restricted).
+ * Hardware backend: one RDPKRU/WRPKRU pair, async-signal-safe.
+ * Emulation: may change the protection of the key's pages (one mprotect
+ * per range) and takes a process-wide lock: not async-signal-safe.
+ */
+PK_API int pk_set(int key, unsigned rights);
+
+/* The calling thread's rights for key (PK_DISABLE_* bits), or -EINVAL. */
+PK_API int pk_get(int key);
+
+/*
+ * How many more keys pk_key_alloc can give now (>= 0), or -EOPNOTSUPP.
+ * On the hardware backend this asks the kernel: about 30 system calls.
+ */
+PK_API int pk_keys_available(void);
+
+/* What a fault handler learns from pk_fault_decode. */
+enum pk_access { PK_ACCESS_READ = 1, PK_ACCESS_WRITE = 2 };
+
+struct pk_fault {
+	void *addr;	/* the address the access touched */
+	int key;	/* the page's key, or -1 when no key stopped it */
+	int access;	/* PK_ACCESS_READ or PK_ACCESS_WRITE, 0 if unknown */
+	unsigned rights; /* the thread's rights for key at the fault */
+};
+
+/*
+ * Decode a SIGSEGV inside a SA_SIGINFO handler (info and the ucontext
+ * argument).  Returns 1 when a protection key stopped the access, 0 when
+ * the fault has another cause (out is still filled: key -1), -EINVAL when
+ * info is not a SIGSEGV.  Async-signal-safe on the hardware backend; on
+ * the emulation it may wait for the library's lock.
+ */
+PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,
+			   struct pk_fault *out);
+
+/* What pk_info reports about the machine and the chosen backend. */
+struct pk_info {
+	int cpu_pku;	   /* CPUID says the CPU has PKU */
+	int cpu_ospke;	   /* CPUID says the kernel enabled it (OSPKE) */
+	int kernel_pkeys;  /* a trial pkey_alloc(2) succeeded */
+	int kernel_errno;  /* errno of that trial when it failed */
+	const char *backend;
+	const char *reason;
+	int keys_total;	   /* keys the backend has, key 0 included */
+	int keys_available;
+	const char *guarantee; /* the backend's enforcement in one line */
+};
+
+/* Fill *out.  Returns 0 (never fails once out is non-NULL; -EINVAL). */
+PK_API int pk_info(struct pk_info *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PKEYS_H */

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# make check: every test suite, per backend and environment, then one
+# closing line "N passed, N failed".
+#
+#   native    emulation suite, and the hardware suite (skipped here
+#             unless the CPU has PKU), release build with -Werror
+#   asan      the same under AddressSanitizer + UBSan
+#   vm        both suites inside a QEMU VM whose CPU has PKU, so the
+#             hardware backend always runs; a VM that does not boot, or
+#             a hardware suite that skips there, counts as a failure
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+out=build-check
+mkdir -p "$out"
+rm -f "$out"/*.log
+failures=()
+
+sh scripts/deps.sh vm || failures+=("deps: could not install what the tests need")
+
+build() { # build DIR CMAKE-ARGS...
+	local dir=$1
+	shift
+	cmake -S . -B "$dir" -DPKEYS_WERROR=ON "$@" >"$out/cmake-$dir.log" 2>&1 &&
+		cmake --build "$dir" -j2 >>"$out/cmake-$dir.log" 2>&1 || {
+		tail -30 "$out/cmake-$dir.log"
+		failures+=("build $dir failed (log: $out/cmake-$dir.log)")
+		return 1
+	}
+}
+
+suite() { # suite NAME COMMAND...: run one suite, keep its output
+	local name=$1
+	shift
+	echo "== $name"
+	"$@" 2>&1 | tee "$out/$name.log"
+	local rc=${PIPESTATUS[0]}
+	case $rc in
+	0 | 1 | 77) ;;
+	*) failures+=("$name: runner exited $rc") ;;
+	esac
+}
+
+if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+	suite emu-native ./build/pktest --backend emu
+	suite hw-native ./build/pktest --backend hw
+	if [ -f tests/vm/run-in-vm.sh ]; then
+		suite vm bash tests/vm/run-in-vm.sh -t 1200 -f build/pktest -- \
+			sh -c 'PKTEST_ENV=vm pktest --backend hw; PKTEST_ENV=vm pktest --backend emu'
+		grep -q '^hw/vm: [1-9][0-9]* passed, [0-9]* failed, 0 skipped' "$out/vm.log" ||
+			failures+=("vm: the hardware backend did not run every test in the VM")
+	fi
+fi
+if build build-asan -DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined; then
+	PKTEST_ENV=asan suite emu-asan ./build-asan/pktest --backend emu
+fi
+
+echo
+echo "== summary (per backend/environment)"
+passed=0 failed=0
+while read -r label p f s rest; do
+	echo "$label $p passed, $f failed, $s skipped $rest"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done < <(cat "$out"/*.log | sed -n -E 's/^([a-z]+\/[a-z]+:) ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped(.*)$/\1 \2 \3 \4 \5/p')
+for f in "${failures[@]}"; do
+	echo "FAIL $f"
+	failed=$((failed + 1))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

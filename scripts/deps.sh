@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian packages a target needs, only when they are missing.
+#   scripts/deps.sh build   compiler, make, cmake
+#   scripts/deps.sh vm      also QEMU, Debian's cloud kernel, busybox, cpio
+set -eu
+
+missing=""
+want() { # want PACKAGE TEST-COMMAND...
+	pkg=$1; shift
+	"$@" >/dev/null 2>&1 || missing="$missing $pkg"
+}
+
+want gcc command -v cc
+want make command -v make
+want cmake command -v cmake
+if [ "${1:-build}" = vm ]; then
+	want qemu-system-x86 command -v qemu-system-x86_64
+	want linux-image-cloud-amd64 sh -c 'ls /boot/vmlinuz-*-cloud-amd64'
+	want busybox-static sh -c "dpkg-query -W -f='\${Status}' busybox-static | grep -q 'ok installed'"
+	want cpio command -v cpio
+fi
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq $missing >/dev/null

@@ -1,0 +1,94 @@
+/*
+ * The backend contract.  A backend enforces keys and rights; the core
+ * (api.c) validates arguments, owns the key table and the registry of
+ * keyed ranges, and serialises everything that changes them under
+ * pk__lock.  Adding a backend (ARM64 POE, FreeBSD) means one new file
+ * that fills in this struct and one line in select.c.
+ *
+ * Key numbers given to a backend are always in 1..nkeys-1 and, except
+ * for key_alloc's result, currently allocated; rights are already
+ * checked to be PK_DISABLE_* bits.
+ */
+#ifndef PK_BACKEND_H
+#define PK_BACKEND_H
+
+#include <signal.h>
+#include <stddef.h>
+
+struct pk__backend {
+	const char *name;
+	/* Keys the backend can name, key 0 included. */
+	int nkeys;
+	/* One line for pk_info: what the backend enforces. */
+	const char *guarantee;
+
+	/*
+	 * Decide whether the backend works on this machine.  Called once,
+	 * before any other operation.  Returns 0, or -errno and writes the
+	 * reason to why (NUL-terminated, at most len bytes).  It must not
+	 * execute an instruction the CPU may lack.
+	 */
+	int (*probe)(char *why, size_t len);
+
+	/*
+	 * Allocate a key and give the calling thread `rights` for it.
+	 * Called with pk__lock held.  Returns the key or -ENOSPC.
+	 */
+	int (*key_alloc)(unsigned rights);
+
+	/* Release a key no page carries.  pk__lock held.  Returns 0. */
+	int (*key_free)(int key);
+
+	/*
+	 * Apply prot and key to whole pages [addr, addr+len), all mapped.
+	 * key -1 keeps the pages' current key (the core passes -1 only for
+	 * pages that carry no key in the registry).  Called with pk__lock
+	 * held, before the registry is updated.  Returns 0 or -errno; on
+	 * failure the pages are as before.
+	 */
+	int (*protect)(void *addr, size_t len, int prot, int key);
+
+	/*
+	 * Set / read the calling thread's rights for key.  set returns 0 or
+	 * -errno with the rights unchanged; get returns the rights.  The
+	 * hardware backend does both without locks or system calls
+	 * (async-signal-safe); the emulation takes pk__lock in set.
+	 */
+	int (*set)(int key, unsigned rights);
+	int (*get)(int key);
+
+	/* Keys pk_key_alloc can still give.  pk__lock held. */
+	int (*available)(void);
+
+	/*
+	 * Given a SIGSEGV, its ucontext and the access kind, return the key
+	 * that stopped the access, or -1 when keys did not cause it, and
+	 * store the faulting thread's rights for that key in *rights (the
+	 * rights at the moment of the fault, not the signal handler's).
+	 * May take pk__lock (emulation) or read only the signal frame
+	 * (hardware).
+	 */
+	int (*fault_key)(const siginfo_t *info, const void *uc, int access,
+			 unsigned *rights);
+
+	/*
+	 * Thread hooks; NULL when the backend has no per-thread state to
+	 * carry (hardware: the CPU copies PKRU into new threads itself).
+	 * thread_prepare runs in the creating thread and stores in *state
+	 * what to hand to the new thread (NULL for nothing); it returns 0 or
+	 * -errno, and pthread_create fails with that error.  thread_start
+	 * runs first thing in the new thread; thread_cancel undoes
+	 * thread_prepare when the thread could not be created.
+	 */
+	int (*thread_prepare)(void **state);
+	void (*thread_start)(void *state);
+	void (*thread_cancel)(void *state);
+
+	/* In the child of fork(2), pk__lock held: only this thread is left. */
+	void (*fork_child)(void);
+};
+
+extern const struct pk__backend pk__backend_x86_pku;
+extern const struct pk__backend pk__backend_emu;
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * Interposers: how the library learns of what the program does behind
+ * its back.  libpkeys defines these libc functions itself, so calls made
+ * through the dynamic linker reach them first; each forwards to the next
+ * definition (libc, or a sanitizer's interceptor) found with RTLD_NEXT.
+ *
+ *   munmap, mmap(MAP_FIXED), mremap: keyed pages that go away are
+ *     forgotten, and moved ones move in the registry, so a later change
+ *     of rights never touches a mapping that reused the address.
+ *   mprotect: on the emulation, a plain mprotect of keyed pages keeps
+ *     them narrowed by their key's rights, as the kernel keeps the key.
+ *   pthread_create: on the emulation, the new thread inherits its
+ *     creator's rights, as it inherits PKRU on hardware.
+ *
+ * Calls that bypass the dynamic linker are not seen: raw syscall(2),
+ * libc's internal calls (free() unmapping a large block), a libpkeys
+ * loaded with dlopen after libc.  Keyed memory released that way must
+ * first be given key 0 with pk_mprotect (README, "Rules").
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Resolve the next definition once.  Static programs have no RTLD_NEXT:
+ * the raw system call stands in.
+ */
+#define NEXT(type, name)                                                   \
+	static type next_##name;                                           \
+	if (!next_##name)                                                  \
+		next_##name = (type)dlsym(RTLD_NEXT, #name)
+
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*munmap_fn)(void *, size_t);
+typedef void *(*mremap_fn)(void *, size_t, size_t, int, ...);
+typedef int (*mprotect_fn)(void *, size_t, int);
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				 void *(*)(void *), void *);
+
+static void *call_mmap(mmap_fn fn, void *addr, size_t len, int prot,
+		       int flags, int fd, off_t off)
+{
+	if (fn)
+		return fn(addr, len, prot, flags, fd, off);
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+/*
+ * The registry update and the system call happen under pk__lock, so no
+ * key call of another thread sees the address range half changed.
+ */
+static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
+			int flags, int fd, off_t off)
+{
+	void *p;
+
+	if (!(flags & MAP_FIXED) || pk__reg_empty())
+		return call_mmap(fn, addr, len, prot, flags, fd, off);
+	pthread_mutex_lock(&pk__lock);
+	p = call_mmap(fn, addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && pk__reg_reserve(2) == 0)
+		pk__reg_assign((uintptr_t)p,
+			       (uintptr_t)p + ((len + pk__page_size() - 1) &
+					       ~(pk__page_size() - 1)),
+			       0, 0);
+	pthread_mutex_unlock(&pk__lock);
+	return p;
+}
+
+PK_API void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		  off_t off)
+{
+	NEXT(mmap_fn, mmap);
+	return keyed_mmap(next_mmap, addr, len, prot, flags, fd, off);
+}
+
+PK_API void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
+		    off_t off)
+{
+	NEXT(mmap_fn, mmap64);
+	return keyed_mmap(next_mmap64, addr, len, prot, flags, fd, off);
+}
+
+PK_API int munmap(void *addr, size_t len)
+{
+	int rc;
+
+	NEXT(munmap_fn, munmap);
+	if (pk__reg_empty())
+		return next_munmap ? next_munmap(addr, len)
+				   : (int)syscall(SYS_munmap, addr, len);
+	pthread_mutex_lock(&pk__lock);
+	rc = next_munmap ? next_munmap(addr, len)
+			 : (int)syscall(SYS_munmap, addr, len);
+	if (rc == 0 && pk__reg_reserve(2) == 0)
+		pk__reg_assign((uintptr_t)addr,
+			       (uintptr_t)addr + ((len + pk__page_size() - 1) &
+						  ~(pk__page_size() - 1)),
+			       0, 0);
+	pthread_mutex_unlock(&pk__lock);
+	return rc;
+}
+
+PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *want = NULL, *p;
+	va_list ap;
+
+	NEXT(mremap_fn, mremap);
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		want = va_arg(ap, void *);
+		va_end(ap);
+	}
+#define CALL_MREMAP()                                                      \
+	(next_mremap ? next_mremap(old, oldlen, newlen, flags, want)       \
+		     : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, \
+				       want))
+	if (pk__reg_empty())
+		return CALL_MREMAP();
+	pthread_mutex_lock(&pk__lock);
+	p = CALL_MREMAP();
+	if (p != MAP_FAILED) {
+		size_t page = pk__page_size();
+		size_t ol = (oldlen + page - 1) & ~(page - 1);
+		size_t nl = (newlen + page - 1) & ~(page - 1);
+#ifdef MREMAP_DONTUNMAP
+		/* The old mapping stays, with its key, when asked to. */
+		if (flags & MREMAP_DONTUNMAP) {
+			for (size_t i = pk__reg_lower((uintptr_t)old);
+			     i < pk__reg_n &&
+			     pk__reg[i].start < (uintptr_t)old + ol;
+			     i++) {
+				uintptr_t s = pk__reg[i].start, e = pk__reg[i].end;
+				if (s < (uintptr_t)old)
+					s = (uintptr_t)old;
+				if (e > (uintptr_t)old + ol)
+					e = (uintptr_t)old + ol;
+				if (pk__reg_reserve(2) == 0)
+					pk__reg_assign(s - (uintptr_t)old + (uintptr_t)p,
+						       e - (uintptr_t)old + (uintptr_t)p,
+						       pk__reg[i].key,
+						       pk__reg[i].prot);
+				i = pk__reg_lower(e) - 1;
+			}
+		} else
+#endif
+			pk__reg_move((uintptr_t)old, ol, (uintptr_t)p, nl);
+	}
+	pthread_mutex_unlock(&pk__lock);
+	return p;
+#undef CALL_MREMAP
+}
+
+PK_API int mprotect(void *addr, size_t len, int prot)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	int rc;
+
+	NEXT(mprotect_fn, mprotect);
+	if (b == &pk__backend_emu && !pk__reg_empty()) {
+		rc = pk__mprotect(addr, len, prot, -1, 0);
+		if (rc) {
+			errno = -rc;
+			return -1;
+		}
+		return 0;
+	}
+	return next_mprotect ? next_mprotect(addr, len, prot)
+			     : (int)pk__sys_mprotect(addr, len, prot);
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	void *state;
+	const struct pk__backend *b;
+};
+
+static void *trampoline(void *p)
+{
+	struct start s = *(struct start *)p;
+
+	free(p);
+	s.b->thread_start(s.state);
+	return s.fn(s.arg);
+}
+
+PK_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			  void *(*fn)(void *), void *arg)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	struct start *s;
+	int rc;
+
+	NEXT(pthread_create_fn, pthread_create);
+	if (!next_pthread_create)
+		return ENOSYS;
+	if (!b || !b->thread_prepare)
+		return next_pthread_create(thread, attr, fn, arg);
+	s = malloc(sizeof(*s));
+	if (!s)
+		return EAGAIN;
+	rc = -b->thread_prepare(&s->state);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	s->fn = fn;
+	s->arg = arg;
+	s->b = b;
+	rc = next_pthread_create(thread, attr, trampoline, s);
+	if (rc) {
+		b->thread_cancel(s->state);
+		free(s);
+	}
+	return rc;
+}

@@ -1,0 +1,168 @@
+/*
+ * Backend selection: made once per process, at the first call, and
+ * cached.  PKEYS_BACKEND=hw|emu|auto overrides the automatic choice.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arch/x86.h"
+#include "internal.h"
+
+pthread_mutex_t pk__lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const struct pk__backend *chosen;
+static int chosen_done;
+static int status;
+static char reason[160];
+static size_t page_size;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&pk__lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&pk__lock);
+}
+
+static void fork_child(void)
+{
+	if (chosen && chosen->fork_child)
+		chosen->fork_child();
+	pthread_mutex_unlock(&pk__lock);
+}
+
+static void choose_once(void);
+
+static void choose(void)
+{
+	choose_once();
+	__atomic_store_n(&chosen_done, 1, __ATOMIC_RELEASE);
+}
+
+static void choose_once(void)
+{
+	const char *env = getenv("PKEYS_BACKEND");
+	char why[128];
+	int rc;
+
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+
+	if (env && *env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
+	    strcmp(env, "emu") != 0) {
+		snprintf(reason, sizeof(reason),
+			 "PKEYS_BACKEND=%.40s is not hw, emu or auto", env);
+		status = -EINVAL;
+		return;
+	}
+	if (!env || !*env || strcmp(env, "emu") != 0) {
+		rc = pk__backend_x86_pku.probe(why, sizeof(why));
+		if (rc == 0) {
+			chosen = &pk__backend_x86_pku;
+			snprintf(reason, sizeof(reason), "%s%s", why,
+				 env && *env ? " (PKEYS_BACKEND=hw)" : "");
+			return;
+		}
+		if (env && strcmp(env, "hw") == 0) {
+			snprintf(reason, sizeof(reason),
+				 "PKEYS_BACKEND=hw, but %s", why);
+			status = rc;
+			return;
+		}
+	}
+	pk__backend_emu.probe(reason, sizeof(reason));
+	chosen = &pk__backend_emu;
+	if (env && strcmp(env, "emu") == 0)
+		snprintf(reason, sizeof(reason), "PKEYS_BACKEND=emu");
+	else
+		snprintf(reason, sizeof(reason), "no hardware keys: %s", why);
+}
+
+const struct pk__backend *pk__backend_peek(void)
+{
+	if (!__atomic_load_n(&chosen_done, __ATOMIC_ACQUIRE))
+		return NULL;
+	return chosen;
+}
+
+const struct pk__backend *pk__backend(void)
+{
+	pthread_once(&once, choose);
+	return chosen;
+}
+
+int pk__init_status(void)
+{
+	pthread_once(&once, choose);
+	return status;
+}
+
+size_t pk__page_size(void)
+{
+	pthread_once(&once, choose);
+	return page_size;
+}
+
+int pk_init(void)
+{
+	return pk__init_status();
+}
+
+const char *pk_backend_name(void)
+{
+	const struct pk__backend *b = pk__backend();
+
+	return b ? b->name : "none";
+}
+
+const char *pk_backend_reason(void)
+{
+	pk__backend();
+	return reason;
+}
+
+int pk_version(void)
+{
+	return PK_VERSION;
+}
+
+int pk_info(struct pk_info *out)
+{
+	const struct pk__backend *b = pk__backend();
+	long key;
+
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pk__x86_cpuid_pku(&out->cpu_pku, &out->cpu_ospke);
+#ifdef SYS_pkey_alloc
+	/* The raw call executes no PKU instruction, so it is safe anywhere. */
+	if (b == &pk__backend_x86_pku) {
+		out->kernel_pkeys = 1;
+	} else {
+		key = syscall(SYS_pkey_alloc, 0UL, (unsigned long)PK_DISABLE_ACCESS);
+		if (key >= 0) {
+			out->kernel_pkeys = 1;
+			syscall(SYS_pkey_free, key);
+		} else {
+			out->kernel_errno = errno;
+		}
+	}
+#else
+	(void)key;
+	out->kernel_errno = ENOSYS;
+#endif
+	out->backend = pk_backend_name();
+	out->reason = reason;
+	out->keys_total = b ? b->nkeys : 0;
+	out->keys_available = b ? pk_keys_available() : 0;
+	out->guarantee = b ? b->guarantee : "none: key calls fail";
+	return 0;
+}

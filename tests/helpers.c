@@ -1,0 +1,137 @@
+/* Test helpers: checks, page mapping, and probing accesses for faults. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "pktest.h"
+
+void pkt_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: check failed: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	fflush(stderr);
+	_exit(1);
+}
+
+void pkt_skip(const char *why)
+{
+	printf("skip: %s\n", why);
+	fflush(stdout);
+	_exit(77);
+}
+
+size_t pkt_page(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int pkt_exact(void)
+{
+	return strcmp(pk_backend_name(), "emu") != 0;
+}
+
+char *pkt_map(size_t n, int prot)
+{
+	void *p = mmap(NULL, n * pkt_page(), prot, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	return p;
+}
+
+int pkt_key(unsigned rights)
+{
+	int k = pk_key_alloc(0, rights);
+
+	if (k < 0)
+		pkt_fail(__FILE__, __LINE__, "pk_key_alloc: %s", strerror(-k));
+	return k;
+}
+
+static __thread sigjmp_buf jump;
+static __thread volatile sig_atomic_t armed;
+static __thread struct pk_fault caught;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void on_segv(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	if (!armed) {
+		/* Not ours: let the fault happen again with the default action. */
+		signal(SIGSEGV, SIG_DFL);
+		return;
+	}
+	armed = 0;
+	pk_fault_decode(info, uc, &caught);
+	siglongjmp(jump, 1);
+}
+
+static void install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+}
+
+int pkt_access(void *addr, int access, char v, struct pk_fault *f)
+{
+	int saved[16];
+
+	pthread_once(&handler_once, install);
+	for (int k = 0; k < 16; k++)
+		saved[k] = pk_get(k);
+	if (sigsetjmp(jump, 1) == 0) {
+		armed = 1;
+		if (access == PK_ACCESS_WRITE)
+			*(volatile char *)addr = v;
+		else
+			(void)*(volatile char *)addr;
+		armed = 0;
+		return 0;
+	}
+	/* Hardware enters the handler with the kernel's rights; go back. */
+	for (int k = 1; k < 16; k++)
+		if (saved[k] >= 0)
+			CHECK_EQ(pk_set(k, (unsigned)saved[k]), 0);
+	*f = caught;
+	return 1;
+}
+
+void pkt_expect_fault(const char *file, int line, void *addr, int access,
+		      int key)
+{
+	struct pk_fault f;
+	const char *kind = access == PK_ACCESS_WRITE ? "write" : "read";
+
+	if (!pkt_access(addr, access, 0x5a, &f))
+		pkt_fail(file, line, "%s of %p did not fault", kind, addr);
+	if (f.addr != addr || f.access != access || f.key != key)
+		pkt_fail(file, line,
+			 "%s of %p: fault at %p, access %d, key %d; expected "
+			 "access %d, key %d",
+			 kind, addr, f.addr, f.access, f.key, access, key);
+	if (key > 0 && f.rights != (unsigned)pk_get(key))
+		pkt_fail(file, line, "fault reports rights %u, thread has %d",
+			 f.rights, pk_get(key));
+}
+
+void pkt_expect_ok(const char *file, int line, void *addr, int access)
+{
+	struct pk_fault f;
+
+	if (pkt_access(addr, access, 0x5a, &f))
+		pkt_fail(file, line, "%s of %p faulted (key %d)",
+			 access == PK_ACCESS_WRITE ? "write" : "read", addr,
+			 f.key);
+}
