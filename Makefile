@@ -3,7 +3,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all demo check bench install clean deps
+.PHONY: all demo check bench bench-vm install clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
@@ -21,8 +21,13 @@ check:
 bench: all
 	./$(BUILD)/bench_switch
 
+# The same benchmark on the hardware backend, in the QEMU VM (software CPU).
+bench-vm: all
+	@sh scripts/deps.sh vm
+	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -- bench_switch
+
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-check
+	rm -rf $(BUILD) build-asan build-tsan build-check

@@ -9,7 +9,11 @@
  *
  * Conventions: every function returns 0 or a non-negative value on
  * success and a negative errno value on failure.  A failing call changes
- * no key, no right and no page protection.  All functions are thread-safe.
+ * no key, no right and no page protection (one known exception: see
+ * pk_mprotect).  All functions are thread-safe.
+ *
+ * When no backend can work (pk_init failed), every call that needs one
+ * returns the error pk_init returned; key 0 keeps working everywhere.
  */
 #ifndef PKEYS_H
 #define PKEYS_H
@@ -68,7 +72,8 @@ PK_API const char *pk_backend_reason(void);
  * disabled unless they changed it before the key was last freed.
  * Threads created later inherit their creator's rights.
  * Returns the key (>= 1), -EINVAL for unknown flags or rights, -ENOSPC
- * when no key is left, -EOPNOTSUPP when no backend works.
+ * when no key is left, -ENOMEM when the emulation cannot record the
+ * thread's rights.
  */
 PK_API int pk_key_alloc(unsigned flags, unsigned rights);
 
@@ -88,9 +93,13 @@ PK_API int pk_key_free(int key);
  *   -EINVAL  addr NULL or unaligned, addr+len overflows, prot has bits
  *            other than PROT_READ|PROT_WRITE|PROT_EXEC, key is neither
  *            -1, 0 nor an allocated key;
- *   -ENOMEM  part of the range is not mapped;
- *   -EACCES  the protection is not allowed for a file mapping;
- *   -EOPNOTSUPP  key > 0 and no backend works.
+ *   -ENOMEM  part of the range is not mapped (checked before any change),
+ *            or the kernel's limit on mappings would be exceeded;
+ *   -EACCES  the protection is not allowed for a file mapping.
+ * Known exception to "changes nothing": when the range spans several
+ * mappings and the kernel refuses a later one (-EACCES, or -ENOMEM for
+ * the mapping limit), the mappings before it keep the new protection.
+ * Arguments are checked before len, so len 0 with a bad key is -EINVAL.
  */
 PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
 
@@ -98,7 +107,12 @@ PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
  * Set the calling thread's rights for key.  Returns 0, -EINVAL for a key
  * not allocated, for rights other than PK_DISABLE_* bits, or for key 0
  * with rights other than 0 (the default key covers every stack and every
- * library: it is never restricted).
+ * library: it is never restricted).  The emulation may also fail, with
+ * the rights unchanged, when it must reprotect the key's pages and the
+ * kernel refuses: -ENOMEM (no memory, or the mapping limit), -EACCES (a
+ * protection the mapping never allowed, such as PROT_WRITE on a shared
+ * read-only file mapping, which pk_mprotect accepted while the key was
+ * closed).
  * Hardware backend: one RDPKRU/WRPKRU pair, async-signal-safe.
  * Emulation: may change the protection of the key's pages (one mprotect
  * per range) and takes a process-wide lock: not async-signal-safe.
@@ -109,8 +123,10 @@ PK_API int pk_set(int key, unsigned rights);
 PK_API int pk_get(int key);
 
 /*
- * How many more keys pk_key_alloc can give now (>= 0), or -EOPNOTSUPP.
- * On the hardware backend this asks the kernel: about 30 system calls.
+ * How many more keys pk_key_alloc can give now (>= 0).  On the hardware
+ * backend this asks the kernel by allocating every free key and freeing
+ * it again (about 30 system calls); meanwhile a pkey_alloc(2) made
+ * directly by other code in the process would fail.
  */
 PK_API int pk_keys_available(void);
 
@@ -128,8 +144,13 @@ struct pk_fault {
  * Decode a SIGSEGV inside a SA_SIGINFO handler (info and the ucontext
  * argument).  Returns 1 when a protection key stopped the access, 0 when
  * the fault has another cause (out is still filled: key -1), -EINVAL when
- * info is not a SIGSEGV.  Async-signal-safe on the hardware backend; on
- * the emulation it may wait for the library's lock.
+ * info is not a SIGSEGV.  rights are the faulting thread's rights for the
+ * key at the fault (on hardware the handler itself runs with the
+ * kernel's rights, and siglongjmp does not restore the thread's: a
+ * program that recovers calls pk_set again).  ucontext may be NULL, but
+ * then the access kind is unknown (0) and so, on the emulation, is
+ * whether a write-disabled key caused it.  Async-signal-safe on the
+ * hardware backend; on the emulation it may wait for the library's lock.
  */
 PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 			   struct pk_fault *out);

@@ -4,7 +4,8 @@
 #
 #   native    emulation suite, and the hardware suite (skipped here
 #             unless the CPU has PKU), release build with -Werror
-#   asan      the same under AddressSanitizer + UBSan
+#   asan      the emulation suite under AddressSanitizer + UBSan
+#   tsan      the emulation suite under ThreadSanitizer
 #   vm        both suites inside a QEMU VM whose CPU has PKU, so the
 #             hardware backend always runs; a VM that does not boot, or
 #             a hardware suite that skips there, counts as a failure
@@ -54,12 +55,15 @@ fi
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined; then
 	PKTEST_ENV=asan suite emu-asan ./build-asan/pktest --backend emu
 fi
+if build build-tsan -DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=thread; then
+	PKTEST_ENV=tsan suite emu-tsan ./build-tsan/pktest --backend emu
+fi
 
 echo
 echo "== summary (per backend/environment)"
 passed=0 failed=0
 while read -r label p f s rest; do
-	echo "$label $p passed, $f failed, $s skipped $rest"
+	echo "$label $p passed, $f failed, $s skipped${rest:+ $rest}"
 	passed=$((passed + p))
 	failed=$((failed + f))
 done < <(cat "$out"/*.log | sed -n -E 's/^([a-z]+\/[a-z]+:) ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped(.*)$/\1 \2 \3 \4 \5/p')

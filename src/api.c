@@ -52,11 +52,11 @@ int pk_key_alloc(unsigned flags, unsigned rights)
 		return pk__init_status();
 	if (flags || (rights & ~PK__RIGHTS_MASK))
 		return -EINVAL;
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	key = b->key_alloc(rights);
 	if (key > 0)
 		__atomic_or_fetch(&keys, 1u << key, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return key;
 }
 
@@ -67,27 +67,29 @@ int pk_key_free(int key)
 
 	if (!b)
 		return pk__init_status();
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	if (!pk__key_allocated(key))
 		rc = -EINVAL;
 	else if (pk__reg_key_in_use(key))
 		rc = -EBUSY;
 	else if ((rc = b->key_free(key)) == 0)
 		__atomic_and_fetch(&keys, ~(1u << key), __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return rc;
 }
 
 int pk_set(int key, unsigned rights)
 {
-	const struct pk__backend *b = ready();
+	const struct pk__backend *b;
 
-	if (!b)
-		return pk__init_status();
 	if (rights & ~PK__RIGHTS_MASK)
 		return -EINVAL;
+	/* The default key works on every machine, with or without backend. */
 	if (key == PK_KEY_DEFAULT)
 		return rights ? -EINVAL : 0;
+	b = ready();
+	if (!b)
+		return pk__init_status();
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return b->set(key, rights);
@@ -95,12 +97,13 @@ int pk_set(int key, unsigned rights)
 
 int pk_get(int key)
 {
-	const struct pk__backend *b = ready();
+	const struct pk__backend *b;
 
-	if (!b)
-		return pk__init_status();
 	if (key == PK_KEY_DEFAULT)
 		return 0;
+	b = ready();
+	if (!b)
+		return pk__init_status();
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return b->get(key);
@@ -113,9 +116,9 @@ int pk_keys_available(void)
 
 	if (!b)
 		return pk__init_status();
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	n = b->available();
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return n;
 }
 
@@ -208,7 +211,7 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 		return rc;
 	}
 
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	rc = all_mapped(start, end);
 	if (rc == 0)
 		rc = pk__reg_reserve(4);
@@ -224,7 +227,7 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 				pk__reg_assign(start, end, key, prot);
 		}
 	}
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return rc;
 }
 
@@ -240,16 +243,17 @@ void pk__forget(void *addr, size_t len)
 
 	if (end < start)
 		return;
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	if (pk__reg_reserve(2) == 0)
 		pk__reg_assign(start, end, 0, 0);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 }
 
 int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 		    struct pk_fault *out)
 {
-	const struct pk__backend *b = ready();
+	/* Never choose a backend here: that is not async-signal-safe. */
+	const struct pk__backend *b = pk__backend_peek();
 	int access = 0;
 
 	if (!info || !out || info->si_signo != SIGSEGV)

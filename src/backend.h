@@ -72,19 +72,25 @@ struct pk__backend {
 			 unsigned *rights);
 
 	/*
-	 * Thread hooks; NULL when the backend has no per-thread state to
-	 * carry (hardware: the CPU copies PKRU into new threads itself).
-	 * thread_prepare runs in the creating thread and stores in *state
-	 * what to hand to the new thread (NULL for nothing); it returns 0 or
-	 * -errno, and pthread_create fails with that error.  thread_start
-	 * runs first thing in the new thread; thread_cancel undoes
-	 * thread_prepare when the thread could not be created.
+	 * Thread hooks; NULL when the backend has no per-thread state
+	 * (hardware: the CPU copies PKRU into new threads itself).  The
+	 * calling thread's state is pk__thread_state.  thread_prepare runs
+	 * in the creating thread and stores in *state what the new thread
+	 * starts with (NULL: nothing, default rights); it returns 0 or
+	 * -errno, and pthread_create fails with that error.  thread_exit
+	 * runs when a thread with a state exits, or when one prepared for a
+	 * thread could not be used because creation failed.
 	 */
 	int (*thread_prepare)(void **state);
-	void (*thread_start)(void *state);
-	void (*thread_cancel)(void *state);
+	void (*thread_exit)(void *state);
 
-	/* In the child of fork(2), pk__lock held: only this thread is left. */
+	/*
+	 * Around fork(2), pk__lock held: fork_prepare in the parent before
+	 * the fork, fork_child in the child, where only the forking thread
+	 * is left.  Other libraries' fork handlers may call into the
+	 * library in between (in the child, before fork_child runs).
+	 */
+	void (*fork_prepare)(void);
 	void (*fork_child)(void);
 };
 

@@ -23,8 +23,9 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -37,14 +38,45 @@ struct emu_thread {
 	struct emu_thread *prev, *next;
 };
 
-static uint32_t allocated;
 static int readers[PK__MAX_KEYS], writers[PK__MAX_KEYS];
 /* The rights currently applied to each key's pages. */
 static unsigned applied[PK__MAX_KEYS];
 static struct emu_thread *threads;
-static __thread struct emu_thread *self;
-static pthread_key_t exit_key;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+/* The calling thread's record, NULL until it first needs one. */
+#define self ((struct emu_thread *)pk__thread_state)
+/* Unused thread records, carved from pages mapped by raw system call. */
+static struct emu_thread *spare;
+
+/*
+ * Thread records come from pages of our own, not malloc: they are taken
+ * under pk__lock, and an allocator that unmaps memory through the
+ * interposed munmap would need that lock too.  pk__lock held.
+ */
+static struct emu_thread *record_new(void)
+{
+	struct emu_thread *t;
+	size_t page = pk__page_size(), n = page / sizeof(*t);
+
+	if (!spare) {
+		t = (void *)syscall(SYS_mmap, NULL, page, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (t == MAP_FAILED)
+			return NULL;
+		for (size_t i = 0; i < n; i++) {
+			t[i].next = spare;
+			spare = &t[i];
+		}
+	}
+	t = spare;
+	spare = t->next;
+	return t;
+}
+
+static void record_free(struct emu_thread *t)
+{
+	t->next = spare;
+	spare = t;
+}
 
 static unsigned rights_of(uint32_t pkru, int key)
 {
@@ -143,24 +175,10 @@ static void thread_exit(void *arg)
 {
 	struct emu_thread *t = arg;
 
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	unlink_thread(t);
-	pthread_mutex_unlock(&pk__lock);
-	if (self == t)
-		self = NULL;
-	free(t);
-}
-
-static void make_exit_key(void)
-{
-	pthread_key_create(&exit_key, thread_exit);
-}
-
-static void attach(struct emu_thread *t)
-{
-	pthread_once(&exit_once, make_exit_key);
-	self = t;
-	pthread_setspecific(exit_key, t);
+	record_free(t);
+	pk__lock_drop();
 }
 
 /* The calling thread's record, created on first use.  pk__lock held. */
@@ -170,12 +188,12 @@ static struct emu_thread *me(void)
 
 	if (t)
 		return t;
-	t = malloc(sizeof(*t));
+	t = record_new();
 	if (!t)
 		return NULL;
 	t->pkru = DEFAULT_RIGHTS;
 	link_thread(t);
-	attach(t);
+	pk__thread_adopt(t);
 	return t;
 }
 
@@ -219,20 +237,17 @@ static int key_alloc(unsigned rights)
 	int rc;
 
 	for (int k = 1; k < PK__MAX_KEYS; k++) {
-		if (allocated & (1u << k))
+		if (pk__key_allocated(k))
 			continue;
 		rc = set_locked(k, rights);
-		if (rc)
-			return rc;
-		allocated |= 1u << k;
-		return k;
+		return rc ? rc : k;
 	}
 	return -ENOSPC;
 }
 
+/* Rights stay as they are, as on hardware: nothing to undo. */
 static int key_free(int key)
 {
-	allocated &= ~(1u << key);
 	return 0;
 }
 
@@ -247,9 +262,9 @@ static int set(int key, unsigned rights)
 {
 	int rc;
 
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	rc = set_locked(key, rights);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return rc;
 }
 
@@ -260,7 +275,11 @@ static int get(int key)
 
 static int available(void)
 {
-	return PK__MAX_KEYS - 1 - __builtin_popcount(allocated);
+	int n = 0;
+
+	for (int k = 1; k < PK__MAX_KEYS; k++)
+		n += !pk__key_allocated(k);
+	return n;
 }
 
 static int fault_key(const siginfo_t *info, const void *uc, int access,
@@ -272,7 +291,7 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	if (info->si_code != SEGV_ACCERR_CODE)
 		return -1;
 	need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	r = pk__reg_find((uintptr_t)info->si_addr);
 	/*
 	 * A key stopped the access when the program's protection allows it
@@ -280,7 +299,7 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	 */
 	if (r && (r->prot & need) && !(narrow(r->prot, applied[r->key]) & need))
 		key = r->key;
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	if (key > 0)
 		*rights = (unsigned)get(key);
 	return key;
@@ -291,12 +310,17 @@ static int thread_prepare(void **state)
 	struct emu_thread *t;
 
 	*state = NULL;
-	pthread_mutex_lock(&pk__lock);
-	/* A creator that never used the library has the default rights. */
-	if (self) {
-		t = malloc(sizeof(*t));
+	pk__lock_take();
+	/*
+	 * A creator that never used the library has the default rights.  A
+	 * thread started by a fork handler belongs to a runtime (a
+	 * sanitizer's helper), not to the program: it gets the default
+	 * rights too, so that it does not hold keys open in the child.
+	 */
+	if (self && !pk__in_fork()) {
+		t = record_new();
 		if (!t) {
-			pthread_mutex_unlock(&pk__lock);
+			pk__lock_drop();
 			return -EAGAIN;
 		}
 		/* A copy of the creator's rights leaves the union unchanged. */
@@ -304,36 +328,36 @@ static int thread_prepare(void **state)
 		link_thread(t);
 		*state = t;
 	}
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return 0;
 }
 
-static void thread_start(void *state)
-{
-	if (state)
-		attach(state);
-}
+/* The threads that existed at fork; records made later are the child's. */
+static struct emu_thread *at_fork;
 
-static void thread_cancel(void *state)
+static void fork_prepare(void)
 {
-	if (state)
-		thread_exit(state);
+	at_fork = threads;
 }
 
 static void fork_child(void)
 {
 	struct emu_thread *t, *next;
 
-	for (t = threads; t; t = next) {
+	/* New records are linked at the head, before at_fork. */
+	for (t = at_fork; t; t = next) {
 		next = t->next;
-		if (t != self)
-			free(t);
+		if (t == self)
+			continue;
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			threads = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		count(t->pkru, -1);
+		record_free(t);
 	}
-	threads = NULL;
-	for (int k = 0; k < PK__MAX_KEYS; k++)
-		readers[k] = writers[k] = 0;
-	if (self)
-		link_thread(self);
 	apply_all();
 }
 
@@ -352,7 +376,7 @@ const struct pk__backend pk__backend_emu = {
 	.available = available,
 	.fault_key = fault_key,
 	.thread_prepare = thread_prepare,
-	.thread_start = thread_start,
-	.thread_cancel = thread_cancel,
+	.thread_exit = thread_exit,
+	.fork_prepare = fork_prepare,
 	.fork_child = fork_child,
 };

@@ -29,6 +29,11 @@ size_t pk__page_size(void);
  * child gets a consistent registry.
  */
 extern pthread_mutex_t pk__lock;
+/* Take and drop pk__lock; a no-op inside this thread's own fork(2). */
+void pk__lock_take(void);
+void pk__lock_drop(void);
+/* Whether this thread is inside fork(2), between the fork handlers. */
+int pk__in_fork(void);
 
 /* Keys allocated through the library (bit k = key k). */
 int pk__key_allocated(int key);
@@ -57,10 +62,16 @@ void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot);
 size_t pk__reg_lower(uintptr_t addr);
 /* The range holding addr, or NULL. */
 const struct pk__range *pk__reg_find(uintptr_t addr);
+/* Whether any keyed page lies in [start,end). */
+int pk__reg_overlaps(uintptr_t start, uintptr_t end);
 int pk__reg_key_in_use(int key);
-int pk__reg_empty(void);
 extern struct pk__range *pk__reg;
 extern size_t pk__reg_n;
+
+static inline int pk__reg_empty(void)
+{
+	return __atomic_load_n(&pk__reg_n, __ATOMIC_RELAXED) == 0;
+}
 
 /* A keyed mapping moved (mremap): carry its ranges along. */
 int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
@@ -69,6 +80,29 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 /* api.c: the core operations the interposers reuse. */
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict);
 void pk__forget(void *addr, size_t len);
+
+/*
+ * Resolve the next definition of an interposed libc function once.
+ * Static programs have no RTLD_NEXT: the result is NULL there and the
+ * callers fall back to the raw system call.
+ */
+#define NEXT(type, name)                                                   \
+	static type next_##name;                                           \
+	if (!next_##name)                                                  \
+		next_##name = (type)dlsym(RTLD_NEXT, #name)
+
+/*
+ * thread_create.c: the calling thread's backend state (NULL until the
+ * backend gives it one), adopting a state for a thread the library did
+ * not create, and creating a thread that inherits the caller's rights.
+ */
+extern __thread void *pk__thread_state __attribute__((tls_model("initial-exec")));
+void pk__thread_adopt(void *state);
+typedef int (*pk__pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				     void *(*)(void *), void *);
+int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
+		      const pthread_attr_t *attr, void *(*fn)(void *),
+		      void *arg);
 
 /* Raw system calls: never interposed, never touch errno on success. */
 long pk__sys_mprotect(void *addr, size_t len, int prot);

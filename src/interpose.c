@@ -9,8 +9,8 @@
  *     of rights never touches a mapping that reused the address.
  *   mprotect: on the emulation, a plain mprotect of keyed pages keeps
  *     them narrowed by their key's rights, as the kernel keeps the key.
- *   pthread_create: on the emulation, the new thread inherits its
- *     creator's rights, as it inherits PKRU on hardware.
+ *   pthread_create (thread_create.c): on the emulation, the new thread
+ *     inherits its creator's rights, as it inherits PKRU on hardware.
  *
  * Calls that bypass the dynamic linker are not seen: raw syscall(2),
  * libc's internal calls (free() unmapping a large block), a libpkeys
@@ -27,21 +27,11 @@
 
 #include "internal.h"
 
-/*
- * Resolve the next definition once.  Static programs have no RTLD_NEXT:
- * the raw system call stands in.
- */
-#define NEXT(type, name)                                                   \
-	static type next_##name;                                           \
-	if (!next_##name)                                                  \
-		next_##name = (type)dlsym(RTLD_NEXT, #name)
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
 typedef int (*munmap_fn)(void *, size_t);
 typedef void *(*mremap_fn)(void *, size_t, size_t, int, ...);
 typedef int (*mprotect_fn)(void *, size_t, int);
-typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
-				 void *(*)(void *), void *);
 
 static void *call_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 		       int flags, int fd, off_t off)
@@ -62,14 +52,14 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 
 	if (!(flags & MAP_FIXED) || pk__reg_empty())
 		return call_mmap(fn, addr, len, prot, flags, fd, off);
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	p = call_mmap(fn, addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED && pk__reg_reserve(2) == 0)
 		pk__reg_assign((uintptr_t)p,
 			       (uintptr_t)p + ((len + pk__page_size() - 1) &
 					       ~(pk__page_size() - 1)),
 			       0, 0);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return p;
 }
 
@@ -95,7 +85,7 @@ PK_API int munmap(void *addr, size_t len)
 	if (pk__reg_empty())
 		return next_munmap ? next_munmap(addr, len)
 				   : (int)syscall(SYS_munmap, addr, len);
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	rc = next_munmap ? next_munmap(addr, len)
 			 : (int)syscall(SYS_munmap, addr, len);
 	if (rc == 0 && pk__reg_reserve(2) == 0)
@@ -103,7 +93,7 @@ PK_API int munmap(void *addr, size_t len)
 			       (uintptr_t)addr + ((len + pk__page_size() - 1) &
 						  ~(pk__page_size() - 1)),
 			       0, 0);
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return rc;
 }
 
@@ -124,7 +114,7 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 				       want))
 	if (pk__reg_empty())
 		return CALL_MREMAP();
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	p = CALL_MREMAP();
 	if (p != MAP_FAILED) {
 		size_t page = pk__page_size();
@@ -153,9 +143,14 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 #endif
 			pk__reg_move((uintptr_t)old, ol, (uintptr_t)p, nl);
 	}
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 	return p;
 #undef CALL_MREMAP
+}
+
+static int call_mprotect(mprotect_fn fn, void *addr, size_t len, int prot)
+{
+	return fn ? fn(addr, len, prot) : (int)pk__sys_mprotect(addr, len, prot);
 }
 
 PK_API int mprotect(void *addr, size_t len, int prot)
@@ -164,61 +159,20 @@ PK_API int mprotect(void *addr, size_t len, int prot)
 	int rc;
 
 	NEXT(mprotect_fn, mprotect);
-	if (b == &pk__backend_emu && !pk__reg_empty()) {
-		rc = pk__mprotect(addr, len, prot, -1, 0);
-		if (rc) {
-			errno = -rc;
-			return -1;
-		}
-		return 0;
-	}
-	return next_mprotect ? next_mprotect(addr, len, prot)
-			     : (int)pk__sys_mprotect(addr, len, prot);
-}
-
-struct start {
-	void *(*fn)(void *);
-	void *arg;
-	void *state;
-	const struct pk__backend *b;
-};
-
-static void *trampoline(void *p)
-{
-	struct start s = *(struct start *)p;
-
-	free(p);
-	s.b->thread_start(s.state);
-	return s.fn(s.arg);
-}
-
-PK_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-			  void *(*fn)(void *), void *arg)
-{
-	const struct pk__backend *b = pk__backend_peek();
-	struct start *s;
-	int rc;
-
-	NEXT(pthread_create_fn, pthread_create);
-	if (!next_pthread_create)
-		return ENOSYS;
-	if (!b || !b->thread_prepare)
-		return next_pthread_create(thread, attr, fn, arg);
-	s = malloc(sizeof(*s));
-	if (!s)
-		return EAGAIN;
-	rc = -b->thread_prepare(&s->state);
-	if (rc) {
-		free(s);
+	if (b != &pk__backend_emu || pk__reg_empty())
+		return call_mprotect(next_mprotect, addr, len, prot);
+	/* Pages without a key need nothing but the plain call. */
+	pk__lock_take();
+	if (!pk__reg_overlaps((uintptr_t)addr, (uintptr_t)addr + len)) {
+		rc = call_mprotect(next_mprotect, addr, len, prot);
+		pk__lock_drop();
 		return rc;
 	}
-	s->fn = fn;
-	s->arg = arg;
-	s->b = b;
-	rc = next_pthread_create(thread, attr, trampoline, s);
+	pk__lock_drop();
+	rc = pk__mprotect(addr, len, prot, -1, 0);
 	if (rc) {
-		b->thread_cancel(s->state);
-		free(s);
+		errno = -rc;
+		return -1;
 	}
-	return rc;
+	return 0;
 }

@@ -20,11 +20,6 @@ struct pk__range *pk__reg;
 size_t pk__reg_n;
 static size_t cap;
 
-int pk__reg_empty(void)
-{
-	return __atomic_load_n(&pk__reg_n, __ATOMIC_RELAXED) == 0;
-}
-
 int pk__reg_reserve(size_t extra)
 {
 	size_t want = pk__reg_n + extra, ncap, bytes;
@@ -71,6 +66,13 @@ const struct pk__range *pk__reg_find(uintptr_t addr)
 	if (i < pk__reg_n && pk__reg[i].start <= addr)
 		return &pk__reg[i];
 	return NULL;
+}
+
+int pk__reg_overlaps(uintptr_t start, uintptr_t end)
+{
+	size_t i = pk__reg_lower(start);
+
+	return start < end && i < pk__reg_n && pk__reg[i].start < end;
 }
 
 static void insert_at(size_t i, struct pk__range r)

@@ -21,13 +21,42 @@ static int status;
 static char reason[160];
 static size_t page_size;
 
+/*
+ * Set in the forking thread from the prepare handler to the parent and
+ * child handlers: other fork handlers run in between (a sanitizer's child
+ * handler starts a thread), and their calls into the library must not
+ * wait for the lock this thread already holds.
+ */
+static __thread int fork_holds_lock;
+
+int pk__in_fork(void)
+{
+	return fork_holds_lock;
+}
+
+void pk__lock_take(void)
+{
+	if (!fork_holds_lock)
+		pthread_mutex_lock(&pk__lock);
+}
+
+void pk__lock_drop(void)
+{
+	if (!fork_holds_lock)
+		pthread_mutex_unlock(&pk__lock);
+}
+
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&pk__lock);
+	fork_holds_lock = 1;
+	if (chosen && chosen->fork_prepare)
+		chosen->fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	fork_holds_lock = 0;
 	pthread_mutex_unlock(&pk__lock);
 }
 
@@ -35,6 +64,7 @@ static void fork_child(void)
 {
 	if (chosen && chosen->fork_child)
 		chosen->fork_child();
+	fork_holds_lock = 0;
 	pthread_mutex_unlock(&pk__lock);
 }
 
@@ -67,7 +97,9 @@ static void choose_once(void)
 		if (rc == 0) {
 			chosen = &pk__backend_x86_pku;
 			snprintf(reason, sizeof(reason), "%s%s", why,
-				 env && *env ? " (PKEYS_BACKEND=hw)" : "");
+				 env && strcmp(env, "hw") == 0
+					 ? " (PKEYS_BACKEND=hw)"
+					 : "");
 			return;
 		}
 		if (env && strcmp(env, "hw") == 0) {

@@ -1,5 +1,7 @@
 /* Keys: allocation, rights, counts, exhaustion, backend facts. */
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pktest.h"
 
@@ -76,4 +78,63 @@ void test_backend_info(void)
 	/* The kernel cannot hand out keys the CPU cannot enforce. */
 	if (!info.cpu_ospke)
 		CHECK(!info.kernel_pkeys);
+}
+
+/*
+ * Run in a fresh process (pktest --no-backend, PKEYS_BACKEND set by the
+ * test): with no usable backend every key call fails with pk_init's
+ * error, and key 0 still works.
+ */
+int pkt_no_backend_main(void)
+{
+	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
+	int err = pk_init();
+	struct pk_info info;
+
+	CHECK(err == -EINVAL || err == -EOPNOTSUPP);
+	CHECK_EQ(pk_init(), err);
+	CHECK(strcmp(pk_backend_name(), "none") == 0);
+	CHECK(pk_backend_reason()[0] != 0);
+	CHECK_EQ(pk_key_alloc(0, 0), err);
+	CHECK_EQ(pk_key_free(1), err);
+	CHECK_EQ(pk_set(1, 0), err);
+	CHECK_EQ(pk_get(1), err);
+	CHECK_EQ(pk_keys_available(), err);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ, 1), err);
+	CHECK_EQ(pk_get(PK_KEY_DEFAULT), 0);
+	CHECK_EQ(pk_set(PK_KEY_DEFAULT, 0), 0);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ, PK_KEY_DEFAULT), 0);
+	EXPECT_FAULT(p, W, -1);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, -1), 0);
+	EXPECT_OK(p, W);
+	CHECK_EQ(pk_info(&info), 0);
+	CHECK(strcmp(info.backend, "none") == 0);
+	CHECK_EQ(info.keys_available, 0);
+	return 0;
+}
+
+static int run_without_backend(const char *env)
+{
+	int status;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		setenv("PKEYS_BACKEND", env, 1);
+		execl("/proc/self/exe", "pktest", "--no-backend", (char *)NULL);
+		_exit(127);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void test_no_backend(void)
+{
+	struct pk_info info;
+
+	CHECK_EQ(run_without_backend("bogus"), 0);
+	/* Forcing the hardware backend where it cannot work is an error. */
+	pk_info(&info);
+	if (!info.cpu_ospke)
+		CHECK_EQ(run_without_backend("hw"), 0);
 }

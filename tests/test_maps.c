@@ -83,3 +83,20 @@ void test_partial_munmap(void)
 	CHECK_EQ(munmap(p + 2 * pg, pg), 0);
 	CHECK_EQ(pk_key_free(k), 0);
 }
+
+int pkt_other_munmap(void *addr, size_t len);
+int pkt_other_mprotect(void *addr, size_t len, int prot);
+
+/* Calls from a library that was linked against libc alone are seen too. */
+void test_other_library_calls(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, PROT_READ | PROT_WRITE);
+	int k = pkt_key(PK_DISABLE_ACCESS);
+
+	CHECK_EQ(pk_mprotect(p, 2 * pg, PROT_READ | PROT_WRITE, k), 0);
+	CHECK_EQ(pkt_other_mprotect(p, 2 * pg, PROT_READ | PROT_WRITE), 0);
+	EXPECT_FAULT(p + pg, W, k);
+	CHECK_EQ(pkt_other_munmap(p, 2 * pg), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+}

@@ -1,0 +1,17 @@
+/*
+ * A shared library that knows nothing of pkeys: linked against libc
+ * only, so its calls reach the library's interposers through symbol
+ * lookup alone, as those of any third-party library would.
+ */
+#include <stddef.h>
+#include <sys/mman.h>
+
+int pkt_other_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len);
+}
+
+int pkt_other_mprotect(void *addr, size_t len, int prot)
+{
+	return mprotect(addr, len, prot);
+}
