@@ -130,6 +130,71 @@ PK_API int pk_get(int key);
  */
 PK_API int pk_keys_available(void);
 
+/*
+ * Key ranges.  An assignment gives a key to a range of pages and keeps
+ * each page's protection.  flags:
+ *   PK_RANGE_EXCL     only if nothing in the range has a key assigned
+ *                     (key 0 assigned explicitly counts), else -EBUSY;
+ *   PK_RANGE_PERSIST  the assignment outlives the mapping: memory mapped
+ *                     later anywhere in the range comes up with the key
+ *                     (pk_mmap, and mmap calls the library sees); the
+ *                     range may include unmapped pages;
+ *   PK_NO_CHECK_AUTHORITY  skip the authority check: by default the
+ *                     calling thread must hold write rights (rights 0)
+ *                     for every key now on the range, else -EPERM;
+ *   PK_RANGE_ROUND    widen a range that is not whole pages to whole
+ *                     pages, instead of failing with -ERANGE.
+ */
+#define PK_RANGE_EXCL 0x1u
+#define PK_RANGE_PERSIST 0x2u
+#define PK_NO_CHECK_AUTHORITY 0x4u
+#define PK_RANGE_ROUND 0x8u
+
+/*
+ * Give [addr, addr+len) key (0 or an allocated key), all or nothing.
+ * Returns 0, or:
+ *   -EINVAL  unknown flags, or key neither 0 nor allocated;
+ *   -ERANGE  addr or len is not a multiple of the page size (and no
+ *            PK_RANGE_ROUND): the range has a partial page;
+ *   -EFAULT  the range is not inside user space;
+ *   -ENOMEM  part of the range is not mapped (without PK_RANGE_PERSIST),
+ *            or no memory for the library's records;
+ *   -EBUSY   PK_RANGE_EXCL and a key is assigned in the range;
+ *   -EPERM   the authority check failed;
+ *   -EACCES and other errors of mprotect(2), with every page unchanged.
+ * len 0 succeeds and changes nothing once the arguments are valid.
+ */
+PK_API int pk_protect_range(void *addr, size_t len, int key, unsigned flags);
+
+/*
+ * Return [addr, addr+len) to key 0 and forget its assignments, PERSIST
+ * ones included.  flags: PK_NO_CHECK_AUTHORITY, PK_RANGE_ROUND.  Errors
+ * as pk_protect_range, less -EBUSY; unmapped pages are not an error.
+ */
+PK_API int pk_unprotect_range(void *addr, size_t len, unsigned flags);
+
+/*
+ * The key assigned to the page holding addr (0 when none), as the
+ * library knows it: it agrees with the kernel for pages keyed through
+ * the library.  For an unmapped page under a PERSIST range, the key the
+ * next mapping there will get.
+ */
+PK_API int pk_key_of(const void *addr);
+
+/*
+ * Map len bytes of new anonymous memory (flags as for mmap(2), e.g.
+ * MAP_PRIVATE; MAP_ANONYMOUS is implied) and store its address in *addr,
+ * which gives the hint (or the fixed address with MAP_FIXED) on entry.
+ * key >= 0 gives it that key; -1 lets PERSIST assignments decide.  The
+ * memory is never accessible without its key's rights, at any instant:
+ * it is mapped PROT_NONE, keyed, then opened.  Returns 0, -EINVAL (bad
+ * argument or key), or the error of mmap(2) or mprotect(2).
+ */
+PK_API int pk_mmap(void **addr, size_t len, int prot, int flags, int key);
+
+/* munmap(2) that keeps the library's records true.  0 or -errno. */
+PK_API int pk_munmap(void *addr, size_t len);
+
 /* What a fault handler learns from pk_fault_decode. */
 enum pk_access { PK_ACCESS_READ = 1, PK_ACCESS_WRITE = 2 };
 

@@ -20,13 +20,35 @@ int pk__key_allocated(int key)
 	       (__atomic_load_n(&keys, __ATOMIC_ACQUIRE) >> key & 1u);
 }
 
+/* Test hook: the nth protection call from now fails with err. */
+static int fail_countdown, fail_err;
+
+void pk__test_fail_protect(int nth, int err)
+{
+	__atomic_store_n(&fail_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&fail_countdown, nth, __ATOMIC_RELAXED);
+}
+
+static int injected(void)
+{
+	if (__atomic_load_n(&fail_countdown, __ATOMIC_RELAXED) <= 0 ||
+	    __atomic_sub_fetch(&fail_countdown, 1, __ATOMIC_RELAXED) != 0)
+		return 0;
+	errno = fail_err;
+	return 1;
+}
+
 long pk__sys_mprotect(void *addr, size_t len, int prot)
 {
+	if (injected())
+		return -1;
 	return syscall(SYS_mprotect, addr, len, prot);
 }
 
 long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key)
 {
+	if (injected())
+		return -1;
 #ifdef SYS_pkey_mprotect
 	return syscall(SYS_pkey_mprotect, addr, len, prot, key);
 #else
@@ -122,67 +144,6 @@ int pk_keys_available(void)
 	return n;
 }
 
-/*
- * mincore(2) fails with ENOMEM when any page of the range is unmapped
- * and has no side effect, unlike mprotect, which changes the pages
- * before the hole and then fails.  Checked in chunks to bound the stack.
- */
-static int all_mapped(uintptr_t start, uintptr_t end)
-{
-	unsigned char vec[256];
-	size_t page = pk__page_size(), chunk = sizeof(vec) * page;
-
-	while (start < end) {
-		size_t n = end - start < chunk ? end - start : chunk;
-		if (syscall(SYS_mincore, (void *)start, n, vec))
-			return errno == ENOMEM ? -ENOMEM : -errno;
-		start += n;
-	}
-	return 0;
-}
-
-/*
- * key -1 keeps each page's key: the registry's ranges are re-applied with
- * their own keys (the emulation must narrow each by its key's rights) and
- * the gaps between them get plain mprotect.  If a piece fails, the pieces
- * done so far get their old protection back.
- */
-static int protect_keep_keys(const struct pk__backend *b, uintptr_t start,
-			     uintptr_t end, int prot)
-{
-	uintptr_t at = start;
-	size_t i = pk__reg_lower(start);
-	int rc = 0;
-
-	while (at < end && rc == 0) {
-		if (i < pk__reg_n && pk__reg[i].start <= at) {
-			uintptr_t e = pk__reg[i].end < end ? pk__reg[i].end : end;
-			rc = b->protect((void *)at, e - at, prot, pk__reg[i].key);
-			if (rc == 0)
-				at = e;
-			i++;
-		} else {
-			uintptr_t e = i < pk__reg_n && pk__reg[i].start < end
-					      ? pk__reg[i].start
-					      : end;
-			rc = b->protect((void *)at, e - at, prot, -1);
-			if (rc == 0)
-				at = e;
-		}
-	}
-	if (rc && at > start) {
-		/* Only keyed pieces have a known old protection to go back to. */
-		for (i = pk__reg_lower(start); i < pk__reg_n && pk__reg[i].start < at; i++) {
-			uintptr_t s = pk__reg[i].start > start ? pk__reg[i].start : start;
-			uintptr_t e = pk__reg[i].end < at ? pk__reg[i].end : at;
-			b->protect((void *)s, e - s, pk__reg[i].prot, pk__reg[i].key);
-		}
-	}
-	if (rc == 0)
-		pk__reg_set_prot(start, end, prot);
-	return rc;
-}
-
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 {
 	const struct pk__backend *b = ready();
@@ -204,29 +165,17 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 		return b || key <= 0 ? -EINVAL : pk__init_status();
 	if (len == 0)
 		return 0;
-	if (!b) { /* No backend: the default key still works, as mprotect. */
-		rc = all_mapped(start, end);
-		if (rc == 0 && pk__sys_mprotect(addr, len, prot))
-			rc = -errno;
-		return rc;
-	}
+	if (!b) /* No backend: the default key still works, as mprotect. */
+		return pk__sys_mprotect(addr, len, prot) ? -errno : 0;
 
 	pk__lock_take();
-	rc = all_mapped(start, end);
-	if (rc == 0)
-		rc = pk__reg_reserve(4);
 	/* Recheck under the lock: another thread may have freed the key. */
-	if (rc == 0 && key > 0 && !pk__key_allocated(key))
+	if (key > 0 && !pk__key_allocated(key))
 		rc = -EINVAL;
-	if (rc == 0) {
-		if (key == -1) {
-			rc = protect_keep_keys(b, start, end, prot);
-		} else {
-			rc = b->protect(addr, len, prot, key);
-			if (rc == 0)
-				pk__reg_assign(start, end, key, prot);
-		}
-	}
+	else
+		rc = pk__change(b, &(struct pk__change){
+			start, end, prot, key,
+			PK__C_PROT | (key == 0 ? PK__C_FORGET : 0)});
 	pk__lock_drop();
 	return rc;
 }
@@ -236,17 +185,175 @@ int pk_mprotect(void *addr, size_t len, int prot, int key)
 	return pk__mprotect(addr, len, prot, key, 1);
 }
 
-void pk__forget(void *addr, size_t len)
+/* The first address past user space: 47-bit, or 56-bit with LA57. */
+static uintptr_t user_end(void)
 {
-	uintptr_t start = (uintptr_t)addr & ~(pk__page_size() - 1);
-	uintptr_t end = (uintptr_t)addr + len;
+	return (uintptr_t)1 << (pk__la57() ? 56 : 47);
+}
 
-	if (end < start)
-		return;
+/*
+ * The range API's checks, in the order its errors are documented:
+ * flags, key, whole pages (or widen them with PK_RANGE_ROUND), inside
+ * user space.  Fills *start and *end.
+ */
+static int range_args(const void *addr, size_t len, unsigned flags,
+		      unsigned allowed, uintptr_t *start, uintptr_t *end)
+{
+	size_t page = pk__page_size();
+	uintptr_t s = (uintptr_t)addr;
+
+	if (flags & ~allowed)
+		return -EINVAL;
+	if (((s | len) & (page - 1)) && !(flags & PK_RANGE_ROUND))
+		return -ERANGE;
+	if (len > UINTPTR_MAX - (page - 1) - s)
+		return -EFAULT;
+	*start = s & ~(page - 1);
+	*end = (s + len + page - 1) & ~(page - 1);
+	/* Page 0 is never user memory (mmap_min_addr). */
+	if (*end > user_end() || (len && *start < page))
+		return -EFAULT;
+	return 0;
+}
+
+int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
+{
+	const struct pk__backend *b = ready();
+	uintptr_t start, end;
+	int rc;
+
+	if (!b)
+		return pk__init_status();
+	rc = range_args(addr, len, flags,
+			PK_RANGE_EXCL | PK_RANGE_PERSIST |
+				PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND,
+			&start, &end);
+	if (rc)
+		return rc;
+	if (key < 0 || (key > 0 && !pk__key_allocated(key)))
+		return -EINVAL;
+	if (start == end)
+		return 0;
 	pk__lock_take();
-	if (pk__reg_reserve(2) == 0)
-		pk__reg_assign(start, end, 0, 0);
+	if (key > 0 && !pk__key_allocated(key))
+		rc = -EINVAL;
+	else
+		rc = pk__change(b, &(struct pk__change){
+			start, end, 0, key,
+			(flags & PK_RANGE_EXCL ? PK__C_EXCL : 0) |
+			(flags & PK_RANGE_PERSIST
+				 ? PK__C_PERSIST | PK__C_UNMAPPED_OK : 0) |
+			(flags & PK_NO_CHECK_AUTHORITY ? 0 : PK__C_AUTHORITY)});
 	pk__lock_drop();
+	return rc;
+}
+
+int pk_unprotect_range(void *addr, size_t len, unsigned flags)
+{
+	const struct pk__backend *b = ready();
+	uintptr_t start, end;
+	int rc;
+
+	if (!b)
+		return pk__init_status();
+	rc = range_args(addr, len, flags,
+			PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND, &start, &end);
+	if (rc || start == end)
+		return rc;
+	pk__lock_take();
+	rc = pk__change(b, &(struct pk__change){
+		start, end, 0, 0,
+		PK__C_FORGET | PK__C_UNMAPPED_OK |
+		(flags & PK_NO_CHECK_AUTHORITY ? 0 : PK__C_AUTHORITY)});
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_key_of(const void *addr)
+{
+	const struct pk__range *r;
+	int key = 0;
+
+	if (pk__reg_empty())
+		return 0;
+	pk__lock_take();
+	r = pk__reg_find((uintptr_t)addr);
+	if (r)
+		key = r->key;
+	pk__lock_drop();
+	return key;
+}
+
+void pk__unmapped(uintptr_t start, uintptr_t end)
+{
+	if (pk__reg_reserve(3) == 0)
+		pk__reg_unmap(start, end);
+}
+
+int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
+{
+	const struct pk__backend *b = ready();
+	size_t page = pk__page_size();
+	uintptr_t start, end;
+	void *p;
+	int rc;
+
+	if (!addr || len == 0 || len > SIZE_MAX - page + 1 ||
+	    (prot & ~PK__PROT_MASK) || key < -1 ||
+	    (key > 0 && !pk__key_allocated(key)))
+		return !b && key > 0 ? pk__init_status() : -EINVAL;
+	len = (len + page - 1) & ~(page - 1);
+	/* Born inaccessible: nothing can reach it before its key is set. */
+	p = (void *)syscall(SYS_mmap, *addr, len, PROT_NONE,
+			    flags | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	start = (uintptr_t)p;
+	end = start + len;
+	if (!b) {
+		rc = pk__sys_mprotect(p, len, prot) ? -errno : 0;
+	} else {
+		pk__lock_take();
+		if (key > 0 && !pk__key_allocated(key))
+			rc = -EINVAL;
+		else if (key < 0)
+			rc = pk__map_new(b, start, end, prot);
+		else if ((rc = pk__reg_reserve(6)) == 0) {
+			pk__reg_unmap(start, end);
+			rc = b->protect(p, len, prot, key);
+			if (rc == 0 && key > 0)
+				pk__reg_assign(start, end, key, prot,
+					       PK__R_MAPPED);
+			else if (rc == 0)
+				pk__reg_assign(start, end, -1, 0, 0);
+		}
+		if (rc) {
+			syscall(SYS_munmap, p, len);
+			pk__unmapped(start, end);
+		}
+		pk__lock_drop();
+	}
+	if (rc == 0)
+		*addr = p;
+	return rc;
+}
+
+int pk_munmap(void *addr, size_t len)
+{
+	size_t page = pk__page_size();
+	uintptr_t start = (uintptr_t)addr;
+	int rc = 0;
+
+	if ((start & (page - 1)) || len == 0 || len > SIZE_MAX - page + 1)
+		return -EINVAL;
+	len = (len + page - 1) & ~(page - 1);
+	pk__lock_take();
+	if (syscall(SYS_munmap, addr, len))
+		rc = -errno;
+	else
+		pk__unmapped(start, start + len);
+	pk__lock_drop();
+	return rc;
 }
 
 int pk_fault_decode(const siginfo_t *info, const void *ucontext,

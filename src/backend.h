@@ -21,6 +21,12 @@ struct pk__backend {
 	int nkeys;
 	/* One line for pk_info: what the backend enforces. */
 	const char *guarantee;
+	/*
+	 * Whether the kernel's protection of keyed pages is narrowed by
+	 * rights (emulation), so that the program's own protection must
+	 * come from the registry rather than from the kernel.
+	 */
+	int narrows;
 
 	/*
 	 * Decide whether the backend works on this machine.  Called once,
@@ -40,11 +46,11 @@ struct pk__backend {
 	int (*key_free)(int key);
 
 	/*
-	 * Apply prot and key to whole pages [addr, addr+len), all mapped.
-	 * key -1 keeps the pages' current key (the core passes -1 only for
-	 * pages that carry no key in the registry).  Called with pk__lock
-	 * held, before the registry is updated.  Returns 0 or -errno; on
-	 * failure the pages are as before.
+	 * Give whole pages [addr, addr+len), all mapped within one kernel
+	 * mapping or several, protection prot and key (0..nkeys-1).  Called
+	 * with pk__lock held, before the registry is updated.  Returns 0 or
+	 * -errno; on failure the pages are as before (the core makes one
+	 * call per mapping, so the kernel never fails half-way).
 	 */
 	int (*protect)(void *addr, size_t len, int prot, int key);
 

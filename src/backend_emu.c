@@ -117,13 +117,13 @@ static void count(uint32_t pkru, int sign)
 static int apply(int key)
 {
 	unsigned want = union_rights(key), had = applied[key];
-	size_t i, j;
+	struct pk__range *r, *failed;
+	int err;
 
 	if (want == had)
 		return 0;
-	for (i = 0; i < pk__reg_n; i++) {
-		const struct pk__range *r = &pk__reg[i];
-		if (r->key != key)
+	for (r = pk__reg_by_key[key]; r; r = r->knext) {
+		if (!(r->flags & PK__R_MAPPED))
 			continue;
 		if (pk__sys_mprotect((void *)r->start, r->end - r->start,
 				     narrow(r->prot, want)))
@@ -131,13 +131,12 @@ static int apply(int key)
 	}
 	applied[key] = want;
 	return 0;
-undo:;
-	int err = -errno;
-	for (j = 0; j < i; j++)
-		if (pk__reg[j].key == key)
-			pk__sys_mprotect((void *)pk__reg[j].start,
-					 pk__reg[j].end - pk__reg[j].start,
-					 narrow(pk__reg[j].prot, had));
+undo:
+	err = -errno;
+	for (failed = r, r = pk__reg_by_key[key]; r != failed; r = r->knext)
+		if (r->flags & PK__R_MAPPED)
+			pk__sys_mprotect((void *)r->start, r->end - r->start,
+					 narrow(r->prot, had));
 	return err;
 }
 
@@ -253,6 +252,7 @@ static int key_free(int key)
 
 static int protect(void *addr, size_t len, int prot, int key)
 {
+	/* Key 0 and pages without a key (-1) are never narrowed. */
 	if (key > 0)
 		prot = narrow(prot, applied[key]);
 	return pk__sys_mprotect(addr, len, prot) ? -errno : 0;
@@ -297,7 +297,8 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	 * A key stopped the access when the program's protection allows it
 	 * and the rights applied to the key's pages do not.
 	 */
-	if (r && (r->prot & need) && !(narrow(r->prot, applied[r->key]) & need))
+	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) && (r->prot & need) &&
+	    !(narrow(r->prot, applied[r->key]) & need))
 		key = r->key;
 	pk__lock_drop();
 	if (key > 0)
@@ -364,6 +365,7 @@ static void fork_child(void)
 const struct pk__backend pk__backend_emu = {
 	.name = "emu",
 	.nkeys = PK__MAX_KEYS,
+	.narrows = 1,
 	.guarantee = "emulated: a key's pages open while any thread holds its "
 		     "rights; exact for one thread, never faults a thread "
 		     "that holds them",

@@ -187,6 +187,7 @@ static int fault_key(const siginfo_t *i, const void *u, int x, unsigned *r)
 const struct pk__backend pk__backend_x86_pku = {
 	.name = "x86_pku",
 	.nkeys = PK__MAX_KEYS,
+	.narrows = 0,
 	.guarantee = "hardware: every access by every thread and by the "
 		     "kernel is checked against the thread's PKRU",
 	.probe = probe,

@@ -22,6 +22,8 @@ const struct pk__backend *pk__backend(void);
 const struct pk__backend *pk__backend_peek(void);
 int pk__init_status(void);
 size_t pk__page_size(void);
+/* Whether user addresses may have 56 bits (5-level paging). */
+int pk__la57(void);
 
 /*
  * The one lock that serialises key allocation, the registry and, on the
@@ -39,47 +41,97 @@ int pk__in_fork(void);
 int pk__key_allocated(int key);
 
 /*
- * registry.c: which pages carry which key, and the protection the
- * program asked for (the emulation narrows it by the rights in force).
- * Ranges are sorted, disjoint, whole pages, key >= 1, and adjacent
- * ranges with the same key and prot are merged.  All calls need
- * pk__lock, except pk__reg_empty, which is a relaxed read for fast
- * paths that only skip work when nothing was ever keyed.
+ * registry.c: key assignments.  Each range has a key (0 only when a
+ * range was assigned key 0 explicitly), the protection the program gave
+ * its pages (the emulation narrows it by the rights in force), and
+ * flags: MAPPED while pages are mapped there, PERSIST when the key
+ * outlives the mapping.  All calls need pk__lock, except reading the
+ * counters, which fast paths do without it to skip work when nothing
+ * is registered.  Updates need room reserved first (pk__reg_reserve):
+ * 3 nodes per assign/set_prot/unmap/map call.
  */
+#define PK__REG_LEVELS 12
+#define PK__R_MAPPED 0x1u
+#define PK__R_PERSIST 0x2u
+
 struct pk__range {
 	uintptr_t start, end;
 	int key;
 	int prot;
+	unsigned char flags;
+	unsigned char level;
+	struct pk__range *kprev, *knext; /* ranges with the same key */
+	struct pk__range *next[PK__REG_LEVELS];
 };
 
-/* Make room for `extra` more ranges so the next updates cannot fail. */
 int pk__reg_reserve(size_t extra);
-/* Give [start,end) key and prot (key 0: forget it).  Needs room for 2. */
-void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot);
-/* Change only the prot of the keyed parts of [start,end).  Room for 2. */
+/* Give [start,end) one assignment (key -1: none). */
+void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
+		    unsigned flags);
+/* Change the prot of the mapped, assigned parts of [start,end). */
 void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot);
-/* Index of the first range that ends after addr (may be pk__reg_n). */
-size_t pk__reg_lower(uintptr_t addr);
-/* The range holding addr, or NULL. */
+/* Pages went away: forget assignments, keep PERSIST ones as unmapped. */
+void pk__reg_unmap(uintptr_t start, uintptr_t end);
+/* New pages with prot appeared under (PERSIST) assignments. */
+void pk__reg_map(uintptr_t start, uintptr_t end, int prot);
+/* A mapping moved (mremap); keep_old when the old one stays. */
+int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
+		 size_t newlen, int keep_old);
+/* The first range that ends after addr, or NULL; walk with next[0]. */
+struct pk__range *pk__reg_lower(uintptr_t addr);
 const struct pk__range *pk__reg_find(uintptr_t addr);
-/* Whether any keyed page lies in [start,end). */
 int pk__reg_overlaps(uintptr_t start, uintptr_t end);
 int pk__reg_key_in_use(int key);
-extern struct pk__range *pk__reg;
-extern size_t pk__reg_n;
+extern struct pk__range *pk__reg_by_key[PK__MAX_KEYS];
+extern size_t pk__reg_n, pk__reg_persist_n;
 
 static inline int pk__reg_empty(void)
 {
 	return __atomic_load_n(&pk__reg_n, __ATOMIC_RELAXED) == 0;
 }
 
-/* A keyed mapping moved (mremap): carry its ranges along. */
-int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
-		 size_t newlen);
+/*
+ * os_vma.c: call fn for each mapping overlapping [start,end), in order,
+ * with its whole extent and protection; stops at fn's first non-zero
+ * return and returns it, or -errno if the mappings cannot be read.
+ */
+typedef int (*pk__vma_fn)(void *ctx, uintptr_t start, uintptr_t end,
+			  int prot);
+int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx);
+
+/*
+ * change.c: one all-or-nothing change over [start,end), pk__lock held.
+ * key >= 0 gives the pages that key (with FORGET: key 0 and no
+ * assignment left); key -1 keeps each page's key.  PROT sets every
+ * page's protection to prot, otherwise each keeps its own.  Returns 0,
+ * or -errno with every page and the registry as before.
+ */
+#define PK__C_PROT 0x01	       /* set the protection to prot */
+#define PK__C_FORGET 0x02      /* remove assignments (key must be 0) */
+#define PK__C_PERSIST 0x04     /* record the assignment as persistent */
+#define PK__C_EXCL 0x08	       /* -EBUSY if anything is assigned */
+#define PK__C_AUTHORITY 0x10   /* -EPERM unless write rights on old keys */
+#define PK__C_UNMAPPED_OK 0x20 /* unmapped parts are not -ENOMEM */
+
+struct pk__change {
+	uintptr_t start, end;
+	int prot, key;
+	unsigned flags;
+};
+int pk__change(const struct pk__backend *b, const struct pk__change *c);
+
+/*
+ * A new mapping [start,end), made PROT_NONE, replaced what was there:
+ * open it with prot, persistent assignments' pages with their key.
+ * pk__lock held.  On failure the caller unmaps it.
+ */
+int pk__map_new(const struct pk__backend *b, uintptr_t start, uintptr_t end,
+		int prot);
 
 /* api.c: the core operations the interposers reuse. */
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict);
-void pk__forget(void *addr, size_t len);
+/* Pages [start,end) were unmapped: update the registry.  pk__lock held. */
+void pk__unmapped(uintptr_t start, uintptr_t end);
 
 /*
  * Resolve the next definition of an interposed libc function once.
@@ -104,8 +156,13 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		      const pthread_attr_t *attr, void *(*fn)(void *),
 		      void *arg);
 
-/* Raw system calls: never interposed, never touch errno on success. */
+/*
+ * Raw protection system calls: never interposed.  Every protection
+ * change the library makes goes through these, so a test can make the
+ * n-th one fail (pk__test_fail_protect).
+ */
 long pk__sys_mprotect(void *addr, size_t len, int prot);
 long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key);
+PK_API void pk__test_fail_protect(int nth, int err);
 
 #endif

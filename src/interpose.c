@@ -41,24 +41,43 @@ static void *call_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
+static uintptr_t page_end(void *addr, size_t len)
+{
+	size_t page = pk__page_size();
+
+	return ((uintptr_t)addr + len + page - 1) & ~(page - 1);
+}
+
 /*
  * The registry update and the system call happen under pk__lock, so no
  * key call of another thread sees the address range half changed.
+ * Where persistent assignments exist, the mapping is made PROT_NONE and
+ * opened with its keys (pk__map_new): never reachable without them.
  */
 static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 			int flags, int fd, off_t off)
 {
+	const struct pk__backend *b = pk__backend_peek();
+	int persist = __atomic_load_n(&pk__reg_persist_n, __ATOMIC_RELAXED);
 	void *p;
+	int rc;
 
-	if (!(flags & MAP_FIXED) || pk__reg_empty())
+	if (!b || (!persist && (!(flags & MAP_FIXED) || pk__reg_empty())))
 		return call_mmap(fn, addr, len, prot, flags, fd, off);
 	pk__lock_take();
-	p = call_mmap(fn, addr, len, prot, flags, fd, off);
-	if (p != MAP_FAILED && pk__reg_reserve(2) == 0)
-		pk__reg_assign((uintptr_t)p,
-			       (uintptr_t)p + ((len + pk__page_size() - 1) &
-					       ~(pk__page_size() - 1)),
-			       0, 0);
+	p = call_mmap(fn, addr, len, persist ? PROT_NONE : prot, flags, fd,
+		      off);
+	if (p != MAP_FAILED) {
+		if (!persist) {
+			pk__unmapped((uintptr_t)p, page_end(p, len));
+		} else if ((rc = pk__map_new(b, (uintptr_t)p, page_end(p, len),
+					     prot))) {
+			syscall(SYS_munmap, p, len);
+			pk__unmapped((uintptr_t)p, page_end(p, len));
+			errno = -rc;
+			p = MAP_FAILED;
+		}
+	}
 	pk__lock_drop();
 	return p;
 }
@@ -88,11 +107,8 @@ PK_API int munmap(void *addr, size_t len)
 	pk__lock_take();
 	rc = next_munmap ? next_munmap(addr, len)
 			 : (int)syscall(SYS_munmap, addr, len);
-	if (rc == 0 && pk__reg_reserve(2) == 0)
-		pk__reg_assign((uintptr_t)addr,
-			       (uintptr_t)addr + ((len + pk__page_size() - 1) &
-						  ~(pk__page_size() - 1)),
-			       0, 0);
+	if (rc == 0)
+		pk__unmapped((uintptr_t)addr, page_end(addr, len));
 	pk__lock_drop();
 	return rc;
 }
@@ -118,30 +134,14 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	p = CALL_MREMAP();
 	if (p != MAP_FAILED) {
 		size_t page = pk__page_size();
-		size_t ol = (oldlen + page - 1) & ~(page - 1);
-		size_t nl = (newlen + page - 1) & ~(page - 1);
+		int keep_old = 0;
 #ifdef MREMAP_DONTUNMAP
 		/* The old mapping stays, with its key, when asked to. */
-		if (flags & MREMAP_DONTUNMAP) {
-			for (size_t i = pk__reg_lower((uintptr_t)old);
-			     i < pk__reg_n &&
-			     pk__reg[i].start < (uintptr_t)old + ol;
-			     i++) {
-				uintptr_t s = pk__reg[i].start, e = pk__reg[i].end;
-				if (s < (uintptr_t)old)
-					s = (uintptr_t)old;
-				if (e > (uintptr_t)old + ol)
-					e = (uintptr_t)old + ol;
-				if (pk__reg_reserve(2) == 0)
-					pk__reg_assign(s - (uintptr_t)old + (uintptr_t)p,
-						       e - (uintptr_t)old + (uintptr_t)p,
-						       pk__reg[i].key,
-						       pk__reg[i].prot);
-				i = pk__reg_lower(e) - 1;
-			}
-		} else
+		keep_old = (flags & MREMAP_DONTUNMAP) != 0;
 #endif
-			pk__reg_move((uintptr_t)old, ol, (uintptr_t)p, nl);
+		pk__reg_move((uintptr_t)old, (oldlen + page - 1) & ~(page - 1),
+			     (uintptr_t)p, (newlen + page - 1) & ~(page - 1),
+			     keep_old);
 	}
 	pk__lock_drop();
 	return p;

@@ -1,12 +1,16 @@
 /*
- * The registry of keyed ranges: a sorted array searched by bisection.
- * Lookups are O(log n); an update moves the tail of the array, which is
- * cheap next to the system call that always comes with it.
+ * The registry of key assignments: which pages carry which key, with the
+ * protection the program asked for and the range's flags.
  *
- * The array lives in memory mapped with raw system calls, not malloc:
- * the registry is updated from the munmap/mmap interposers, and an
- * allocator that maps memory through those functions would otherwise
- * re-enter itself.
+ * A skip list ordered by address gives O(log n) lookups and updates at
+ * any size; every range is also on its key's list, so a change of rights
+ * visits only that key's ranges.  Nodes come from pages mapped with raw
+ * system calls, not malloc: the registry is updated from the munmap/mmap
+ * interposers, and an allocator that maps memory through those
+ * functions would otherwise re-enter itself.
+ *
+ * Invariants: ranges are whole pages, sorted, disjoint and non-empty;
+ * neighbours that touch and have equal key, prot and flags are merged.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,213 +20,307 @@
 
 #include "internal.h"
 
-struct pk__range *pk__reg;
+#define POOL_BYTES (64 * 1024)
+
+static struct pk__range head; /* sentinel: start = end = 0, all levels */
+static int levels = 1;
+static struct pk__range *spare;
+static size_t spare_n;
+static uint64_t seed = 0x9e3779b97f4a7c15ull;
+
 size_t pk__reg_n;
-static size_t cap;
+size_t pk__reg_persist_n;
+struct pk__range *pk__reg_by_key[PK__MAX_KEYS];
 
 int pk__reg_reserve(size_t extra)
 {
-	size_t want = pk__reg_n + extra, ncap, bytes;
-	void *p;
-
-	if (want <= cap)
-		return 0;
-	ncap = cap ? cap * 2 : 256;
-	while (ncap < want)
-		ncap *= 2;
-	bytes = ncap * sizeof(*pk__reg);
-	if (pk__reg)
-		p = (void *)syscall(SYS_mremap, pk__reg, cap * sizeof(*pk__reg),
-				    bytes, MREMAP_MAYMOVE);
-	else
-		p = (void *)syscall(SYS_mmap, NULL, bytes,
-				    PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	pk__reg = p;
-	cap = ncap;
+	while (spare_n < extra) {
+		struct pk__range *p = (void *)syscall(
+			SYS_mmap, NULL, POOL_BYTES, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		for (size_t i = 0; i < POOL_BYTES / sizeof(*p); i++) {
+			p[i].next[0] = spare;
+			spare = &p[i];
+			spare_n++;
+		}
+	}
 	return 0;
 }
 
-size_t pk__reg_lower(uintptr_t addr)
+static struct pk__range *node_new(void)
 {
-	size_t lo = 0, hi = pk__reg_n;
+	struct pk__range *r = spare;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (pk__reg[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	/* Callers reserved room first; this cannot run dry. */
+	spare = r->next[0];
+	spare_n--;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+static void node_free(struct pk__range *r)
+{
+	r->next[0] = spare;
+	spare = r;
+	spare_n++;
+}
+
+/* Levels with probability 1/4 each: about 1.33 pointers per node. */
+static int random_level(void)
+{
+	int l = 1;
+
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	for (uint64_t r = seed; l < PK__REG_LEVELS && (r & 3) == 0; r >>= 2)
+		l++;
+	return l;
+}
+
+/* preds[i]: the last node at level i whose start is below addr. */
+static void find_preds(uintptr_t addr, struct pk__range **preds)
+{
+	struct pk__range *x = &head;
+
+	for (int i = levels - 1; i >= 0; i--) {
+		while (x->next[i] && x->next[i]->start < addr)
+			x = x->next[i];
+		preds[i] = x;
 	}
-	return lo;
+	for (int i = levels; i < PK__REG_LEVELS; i++)
+		preds[i] = &head;
+}
+
+static void key_link(struct pk__range *r)
+{
+	struct pk__range **h = &pk__reg_by_key[r->key];
+
+	r->kprev = NULL;
+	r->knext = *h;
+	if (*h)
+		(*h)->kprev = r;
+	*h = r;
+}
+
+static void key_unlink(struct pk__range *r)
+{
+	if (r->kprev)
+		r->kprev->knext = r->knext;
+	else
+		pk__reg_by_key[r->key] = r->knext;
+	if (r->knext)
+		r->knext->kprev = r->kprev;
+}
+
+static void count(const struct pk__range *r, long sign)
+{
+	__atomic_store_n(&pk__reg_n, pk__reg_n + sign, __ATOMIC_RELAXED);
+	if (r->flags & PK__R_PERSIST)
+		__atomic_store_n(&pk__reg_persist_n, pk__reg_persist_n + sign,
+				 __ATOMIC_RELAXED);
+}
+
+static struct pk__range *insert(uintptr_t start, uintptr_t end, int key,
+				int prot, unsigned flags)
+{
+	struct pk__range *preds[PK__REG_LEVELS], *r = node_new();
+
+	r->start = start;
+	r->end = end;
+	r->key = key;
+	r->prot = prot;
+	r->flags = flags;
+	r->level = random_level();
+	find_preds(start, preds);
+	if (r->level > levels)
+		levels = r->level;
+	for (int i = 0; i < r->level; i++) {
+		r->next[i] = preds[i]->next[i];
+		preds[i]->next[i] = r;
+	}
+	key_link(r);
+	count(r, +1);
+	return r;
+}
+
+static void unlink_node(struct pk__range *r)
+{
+	struct pk__range *preds[PK__REG_LEVELS];
+
+	find_preds(r->start, preds);
+	for (int i = 0; i < r->level; i++)
+		if (preds[i]->next[i] == r)
+			preds[i]->next[i] = r->next[i];
+	key_unlink(r);
+	count(r, -1);
+	node_free(r);
+}
+
+struct pk__range *pk__reg_lower(uintptr_t addr)
+{
+	struct pk__range *x = &head;
+
+	for (int i = levels - 1; i >= 0; i--)
+		while (x->next[i] && x->next[i]->end <= addr)
+			x = x->next[i];
+	return x->next[0];
 }
 
 const struct pk__range *pk__reg_find(uintptr_t addr)
 {
-	size_t i = pk__reg_lower(addr);
+	struct pk__range *r = pk__reg_lower(addr);
 
-	if (i < pk__reg_n && pk__reg[i].start <= addr)
-		return &pk__reg[i];
-	return NULL;
+	return r && r->start <= addr ? r : NULL;
 }
 
 int pk__reg_overlaps(uintptr_t start, uintptr_t end)
 {
-	size_t i = pk__reg_lower(start);
+	struct pk__range *r = pk__reg_lower(start);
 
-	return start < end && i < pk__reg_n && pk__reg[i].start < end;
+	return start < end && r && r->start < end;
 }
 
-static void insert_at(size_t i, struct pk__range r)
-{
-	memmove(&pk__reg[i + 1], &pk__reg[i],
-		(pk__reg_n - i) * sizeof(*pk__reg));
-	pk__reg[i] = r;
-	__atomic_store_n(&pk__reg_n, pk__reg_n + 1, __ATOMIC_RELAXED);
-}
-
-static void remove_span(size_t i, size_t count)
-{
-	memmove(&pk__reg[i], &pk__reg[i + count],
-		(pk__reg_n - i - count) * sizeof(*pk__reg));
-	__atomic_store_n(&pk__reg_n, pk__reg_n - count, __ATOMIC_RELAXED);
-}
-
-/* Make addr a boundary: no range starts before and ends after it. */
+/* Make addr a boundary: no range starts before it and ends after it. */
 static void split_at(uintptr_t addr)
 {
-	size_t i = pk__reg_lower(addr);
-	struct pk__range r;
+	struct pk__range *r = pk__reg_lower(addr);
 
-	if (i == pk__reg_n || pk__reg[i].start >= addr)
+	if (!r || r->start >= addr)
 		return;
-	r = pk__reg[i];
-	pk__reg[i].end = addr;
-	r.start = addr;
-	insert_at(i + 1, r);
-}
-
-/* Remove [start,end) and return the index where it would go. */
-static size_t cut(uintptr_t start, uintptr_t end)
-{
-	size_t i, j;
-
-	split_at(start);
-	split_at(end);
-	i = pk__reg_lower(start);
-	for (j = i; j < pk__reg_n && pk__reg[j].end <= end; j++)
-		;
-	remove_span(i, j - i);
-	return i;
+	insert(addr, r->end, r->key, r->prot, r->flags);
+	r->end = addr;
 }
 
 static int same(const struct pk__range *a, const struct pk__range *b)
 {
-	return a->end == b->start && a->key == b->key && a->prot == b->prot;
+	return a->end == b->start && a->key == b->key && a->prot == b->prot &&
+	       a->flags == b->flags;
 }
 
-/* Merge equal neighbours among the ranges with index in [lo, hi]. */
-static void merge(size_t lo, size_t hi)
+/* Merge equal neighbours among the ranges touching [start, end]. */
+static void merge(uintptr_t start, uintptr_t end)
 {
-	size_t i;
+	struct pk__range *r = pk__reg_lower(start ? start - 1 : 0);
 
-	if (lo > 0)
-		lo--;
-	for (i = lo; i + 1 < pk__reg_n && i <= hi;) {
-		if (same(&pk__reg[i], &pk__reg[i + 1])) {
-			pk__reg[i].end = pk__reg[i + 1].end;
-			remove_span(i + 1, 1);
-			if (hi > 0)
-				hi--;
+	while (r && r->next[0] && r->start <= end) {
+		if (same(r, r->next[0])) {
+			struct pk__range *n = r->next[0];
+			r->end = n->end;
+			unlink_node(n);
 		} else {
-			i++;
+			r = r->next[0];
 		}
 	}
 }
 
-void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot)
+void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
+		    unsigned flags)
 {
-	size_t i = cut(start, end);
+	struct pk__range *r;
 
-	if (key > 0) {
-		insert_at(i, (struct pk__range){start, end, key, prot});
-		merge(i, i + 1);
-	} else {
-		merge(i, i);
-	}
+	split_at(start);
+	split_at(end);
+	while ((r = pk__reg_lower(start)) && r->start < end)
+		unlink_node(r);
+	if (key >= 0)
+		insert(start, end, key, prot, flags);
+	merge(start, end);
 }
 
 void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot)
 {
-	size_t i, j;
+	split_at(start);
+	split_at(end);
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0])
+		if (r->flags & PK__R_MAPPED)
+			r->prot = prot;
+	merge(start, end);
+}
+
+void pk__reg_unmap(uintptr_t start, uintptr_t end)
+{
+	struct pk__range *r, *next;
 
 	split_at(start);
 	split_at(end);
-	i = pk__reg_lower(start);
-	for (j = i; j < pk__reg_n && pk__reg[j].end <= end; j++)
-		pk__reg[j].prot = prot;
-	merge(i, j);
+	for (r = pk__reg_lower(start); r && r->start < end; r = next) {
+		next = r->next[0];
+		if (r->flags & PK__R_PERSIST) {
+			r->flags &= ~PK__R_MAPPED;
+			r->prot = 0;
+		} else {
+			unlink_node(r);
+		}
+	}
+	merge(start, end);
+}
+
+void pk__reg_map(uintptr_t start, uintptr_t end, int prot)
+{
+	split_at(start);
+	split_at(end);
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0]) {
+		r->flags |= PK__R_MAPPED;
+		r->prot = prot;
+	}
+	merge(start, end);
 }
 
 int pk__reg_key_in_use(int key)
 {
-	for (size_t i = 0; i < pk__reg_n; i++)
-		if (pk__reg[i].key == key)
-			return 1;
-	return 0;
+	return pk__reg_by_key[key] != NULL;
 }
 
 int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
-		 size_t newlen)
+		 size_t newlen, int keep_old)
 {
-	size_t keep = oldlen < newlen ? oldlen : newlen, i, j, k, n;
-	struct pk__range *moved = NULL, tail = {0, 0, 0, 0};
+	size_t keep = oldlen < newlen ? oldlen : newlen, n = 0, bytes, i;
+	struct pk__range *r, *moved = NULL, tail = {0};
 	const struct pk__range *last;
-	size_t bytes = 0;
-	int rc;
 
 	/*
 	 * The kernel grows a mapping with the flags, key included, of its
 	 * last page, so a keyed last page means the new pages are keyed too.
 	 */
 	last = oldlen ? pk__reg_find(old + oldlen - 1) : NULL;
-	if (last && newlen > oldlen)
+	if (last && newlen > oldlen && (last->flags & PK__R_MAPPED))
 		tail = *last;
 
-	/* Room for every moved range plus the splits made on the way. */
-	for (j = pk__reg_lower(old); j < pk__reg_n && pk__reg[j].start < old + keep; j++)
-		;
-	rc = pk__reg_reserve(j - pk__reg_lower(old) + 8);
-	if (rc)
-		return rc;
-	split_at(old);
-	split_at(old + keep);
-	i = pk__reg_lower(old);
-	for (j = i; j < pk__reg_n && pk__reg[j].end <= old + keep; j++)
-		;
-	n = j - i;
-	if (n) {
-		bytes = n * sizeof(*moved);
-		moved = (void *)syscall(SYS_mmap, NULL, bytes,
-					PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (moved == MAP_FAILED)
-			return -ENOMEM;
-		memcpy(moved, &pk__reg[i], bytes);
+	for (r = pk__reg_lower(old); r && r->start < old + keep; r = r->next[0])
+		n++;
+	if (pk__reg_reserve(3 * n + 12))
+		return -ENOMEM;
+	bytes = (n ? n : 1) * sizeof(*moved);
+	moved = (void *)syscall(SYS_mmap, NULL, bytes, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (moved == MAP_FAILED)
+		return -ENOMEM;
+	n = 0;
+	for (r = pk__reg_lower(old); r && r->start < old + keep; r = r->next[0]) {
+		if (!(r->flags & PK__R_MAPPED))
+			continue;
+		moved[n] = *r;
+		if (moved[n].start < old)
+			moved[n].start = old;
+		if (moved[n].end > old + keep)
+			moved[n].end = old + keep;
+		n++;
 	}
-	cut(old, old + oldlen);
-	cut(new_addr, new_addr + newlen);
-	for (k = 0; k < n; k++) {
-		struct pk__range r = moved[k];
-		pk__reg_assign(r.start - old + new_addr, r.end - old + new_addr,
-			       r.key, r.prot);
-	}
-	if (tail.key)
+	if (!keep_old)
+		pk__reg_unmap(old, old + oldlen);
+	pk__reg_unmap(new_addr, new_addr + newlen);
+	for (i = 0; i < n; i++)
+		pk__reg_assign(moved[i].start - old + new_addr,
+			       moved[i].end - old + new_addr, moved[i].key,
+			       moved[i].prot, moved[i].flags & ~PK__R_PERSIST);
+	if (tail.end)
 		pk__reg_assign(new_addr + oldlen, new_addr + newlen, tail.key,
-			       tail.prot);
-	if (moved)
-		syscall(SYS_munmap, moved, bytes);
+			       tail.prot, tail.flags & ~PK__R_PERSIST);
+	syscall(SYS_munmap, moved, bytes);
 	return 0;
 }

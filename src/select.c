@@ -20,6 +20,7 @@ static int chosen_done;
 static int status;
 static char reason[160];
 static size_t page_size;
+static int la57;
 
 /*
  * Set in the forking thread from the prepare handler to the parent and
@@ -83,6 +84,7 @@ static void choose_once(void)
 	int rc;
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	la57 = pk__x86_la57();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 
 	if (env && *env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
@@ -134,6 +136,12 @@ int pk__init_status(void)
 {
 	pthread_once(&once, choose);
 	return status;
+}
+
+int pk__la57(void)
+{
+	pthread_once(&once, choose);
+	return la57;
 }
 
 size_t pk__page_size(void)

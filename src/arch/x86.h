@@ -25,6 +25,17 @@ static inline void pk__x86_cpuid_pku(int *pku, int *ospke)
 	*ospke = (c >> 4) & 1;
 }
 
+/* CPUID.(EAX=7,ECX=0):ECX bit 16: 5-level paging, 56-bit addresses. */
+static inline int pk__x86_la57(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_max(0, 0) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (c >> 16) & 1;
+}
+
 static inline uint32_t pk__rdpkru(void)
 {
 	uint32_t eax, edx;
@@ -47,6 +58,11 @@ static inline void pk__wrpkru(uint32_t pkru)
 static inline void pk__x86_cpuid_pku(int *pku, int *ospke)
 {
 	*pku = *ospke = 0;
+}
+
+static inline int pk__x86_la57(void)
+{
+	return 0;
 }
 #endif
 
