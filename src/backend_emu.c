@@ -48,8 +48,8 @@ static struct emu_thread *threads;
 static struct emu_thread *spare;
 
 /*
- * Thread records come from pages of our own, not malloc: they are taken
- * under pk__lock, and an allocator that unmaps memory through the
+ * Thread records come from the library's arena, not malloc: they are
+ * taken under pk__lock, and an allocator that unmaps memory through the
  * interposed munmap would need that lock too.  pk__lock held.
  */
 static struct emu_thread *record_new(void)
@@ -58,9 +58,8 @@ static struct emu_thread *record_new(void)
 	size_t page = pk__page_size(), n = page / sizeof(*t);
 
 	if (!spare) {
-		t = (void *)syscall(SYS_mmap, NULL, page, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (t == MAP_FAILED)
+		t = pk__arena_alloc(page);
+		if (!t)
 			return NULL;
 		for (size_t i = 0; i < n; i++) {
 			t[i].next = spare;

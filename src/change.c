@@ -36,18 +36,13 @@ struct walk {
 static int plan_push(uintptr_t start, uintptr_t end, int prot, int key)
 {
 	if (plan_n == plan_cap) {
-		size_t ncap = plan_cap ? plan_cap * 2 : 256;
-		void *p = plan ? (void *)syscall(SYS_mremap, plan,
-						  plan_cap * sizeof(*plan),
-						  ncap * sizeof(*plan),
-						  MREMAP_MAYMOVE)
-			       : (void *)syscall(SYS_mmap, NULL,
-						 ncap * sizeof(*plan),
-						 PROT_READ | PROT_WRITE,
-						 MAP_PRIVATE | MAP_ANONYMOUS,
-						 -1, 0);
-		if (p == MAP_FAILED)
+		size_t ncap = plan_cap ? plan_cap * 2 : 1024;
+		struct piece *p = pk__arena_alloc(ncap * sizeof(*plan));
+		if (!p)
 			return -ENOMEM;
+		/* The old plan's pages go to waste: at most half the total. */
+		if (plan_n)
+			memcpy(p, plan, plan_n * sizeof(*plan));
 		plan = p;
 		plan_cap = ncap;
 	}
@@ -66,8 +61,20 @@ static int on_vma(void *ctx, uintptr_t vstart, uintptr_t vend, int vprot)
 	struct walk *w = ctx;
 	uintptr_t at = vstart > w->c->start ? vstart : w->c->start;
 	uintptr_t end = vend < w->c->end ? vend : w->c->end;
-	struct pk__range *r = pk__reg_lower(at);
+	struct pk__range *r;
+	uintptr_t ab, ae;
 	int rc;
+
+	/* The library's arena is never the program's memory: a hole. */
+	pk__arena_bounds(&ab, &ae);
+	if (at < ae && end > ab) {
+		if (at < ab && (rc = on_vma(ctx, at, ab, vprot)))
+			return rc;
+		if (end > ae)
+			return on_vma(ctx, ae, end, vprot);
+		return 0;
+	}
+	r = pk__reg_lower(at);
 
 	if (at > w->covered)
 		w->hole = 1;
@@ -83,12 +90,13 @@ static int on_vma(void *ctx, uintptr_t vstart, uintptr_t vend, int vprot)
 			/* An unmapped assignment under a mapping made behind
 			 * the library's back: its pages carry no key yet. */
 			uintptr_t e = r->end < end ? r->end : end;
-			rc = plan_push(at, e, vprot, 0);
+			rc = plan_push(at, e, vprot, -1);
 			at = e;
 			r = r->next[0];
 		} else {
+			/* No assignment: key -1, whatever the kernel has. */
 			uintptr_t e = r && r->start < end ? r->start : end;
-			rc = plan_push(at, e, vprot, 0);
+			rc = plan_push(at, e, vprot, -1);
 			at = e;
 		}
 		if (rc)
@@ -103,12 +111,20 @@ static int may_rekey(const struct pk__backend *b, int key)
 	return key <= 0 || b->get(key) == 0;
 }
 
+/*
+ * Put the pieces already changed back.  A piece that had no known key
+ * (-1) and was given one goes back to key 0, which is what the kernel
+ * gives pages nobody keyed.
+ */
 static void undo(const struct pk__backend *b, size_t done)
 {
 	while (done--) {
 		struct piece *p = &plan[done];
+		int key = p->old_key;
+		if (key < 0 && p->new_key != p->old_key)
+			key = 0;
 		b->protect((void *)p->start, p->end - p->start, p->old_prot,
-			   p->old_key);
+			   key);
 	}
 }
 
@@ -150,7 +166,11 @@ int pk__change(const struct pk__backend *b, const struct pk__change *c)
 			p->new_prot = c->prot;
 		if (c->key >= 0)
 			p->new_key = c->key;
-		if (p->new_prot == p->old_prot && p->new_key == p->old_key)
+		/* Pages with no assignment already have key 0, as far as
+		 * the library knows: forgetting needs no call for them. */
+		if (p->new_prot == p->old_prot &&
+		    (p->new_key == p->old_key ||
+		     (p->old_key < 0 && (c->flags & PK__C_FORGET))))
 			continue;
 		rc = b->protect((void *)p->start, p->end - p->start,
 				p->new_prot, p->new_key);

@@ -41,6 +41,14 @@ int pk__in_fork(void);
 int pk__key_allocated(int key);
 
 /*
+ * arena.c: the library's own memory, from one reservation that is never
+ * the program's (pk__lock held).  Page-granular, never freed.
+ */
+void *pk__arena_alloc(size_t bytes);
+/* Where the reservation lies; both 0 before the first allocation. */
+void pk__arena_bounds(uintptr_t *start, uintptr_t *end);
+
+/*
  * registry.c: key assignments.  Each range has a key (0 only when a
  * range was assigned key 0 explicitly), the protection the program gave
  * its pages (the emulation narrows it by the rights in force), and

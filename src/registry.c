@@ -4,10 +4,7 @@
  *
  * A skip list ordered by address gives O(log n) lookups and updates at
  * any size; every range is also on its key's list, so a change of rights
- * visits only that key's ranges.  Nodes come from pages mapped with raw
- * system calls, not malloc: the registry is updated from the munmap/mmap
- * interposers, and an allocator that maps memory through those
- * functions would otherwise re-enter itself.
+ * visits only that key's ranges.  Nodes come from the library's arena.
  *
  * Invariants: ranges are whole pages, sorted, disjoint and non-empty;
  * neighbours that touch and have equal key, prot and flags are merged.
@@ -27,6 +24,9 @@ static int levels = 1;
 static struct pk__range *spare;
 static size_t spare_n;
 static uint64_t seed = 0x9e3779b97f4a7c15ull;
+/* Room for the ranges a move carries (pk__reg_move). */
+static struct pk__range *scratch;
+static size_t scratch_bytes;
 
 size_t pk__reg_n;
 size_t pk__reg_persist_n;
@@ -35,10 +35,8 @@ struct pk__range *pk__reg_by_key[PK__MAX_KEYS];
 int pk__reg_reserve(size_t extra)
 {
 	while (spare_n < extra) {
-		struct pk__range *p = (void *)syscall(
-			SYS_mmap, NULL, POOL_BYTES, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		struct pk__range *p = pk__arena_alloc(POOL_BYTES);
+		if (!p)
 			return -ENOMEM;
 		for (size_t i = 0; i < POOL_BYTES / sizeof(*p); i++) {
 			p[i].next[0] = spare;
@@ -296,10 +294,14 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	if (pk__reg_reserve(3 * n + 12))
 		return -ENOMEM;
 	bytes = (n ? n : 1) * sizeof(*moved);
-	moved = (void *)syscall(SYS_mmap, NULL, bytes, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (moved == MAP_FAILED)
-		return -ENOMEM;
+	if (bytes > scratch_bytes) {
+		void *p = pk__arena_alloc(bytes * 2);
+		if (!p)
+			return -ENOMEM;
+		scratch = p;
+		scratch_bytes = bytes * 2;
+	}
+	moved = scratch;
 	n = 0;
 	for (r = pk__reg_lower(old); r && r->start < old + keep; r = r->next[0]) {
 		if (!(r->flags & PK__R_MAPPED))
@@ -321,6 +323,5 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	if (tail.end)
 		pk__reg_assign(new_addr + oldlen, new_addr + newlen, tail.key,
 			       tail.prot, tail.flags & ~PK__R_PERSIST);
-	syscall(SYS_munmap, moved, bytes);
 	return 0;
 }

@@ -1,4 +1,5 @@
 /* Test helpers: checks, page mapping, and probing accesses for faults. */
+#include <cpuid.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -35,6 +36,16 @@ size_t pkt_page(void)
 int pkt_exact(void)
 {
 	return strcmp(pk_backend_name(), "emu") != 0;
+}
+
+int pkt_la57(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_max(0, 0) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (c >> 16) & 1;
 }
 
 char *pkt_map(size_t n, int prot)

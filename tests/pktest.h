@@ -43,6 +43,8 @@ size_t pkt_page(void);
  * rights.  Tests use it only where the two documented guarantees differ.
  */
 int pkt_exact(void);
+/* Whether user space may have 56-bit addresses (5-level paging). */
+int pkt_la57(void);
 /* n fresh private anonymous pages with prot; fails the test if it can't. */
 char *pkt_map(size_t n, int prot);
 /* A key with these rights; fails the test if none is left. */

@@ -1,0 +1,538 @@
+/*
+ * Key ranges: every flag and error of pk_protect_range and
+ * pk_unprotect_range, the all-or-nothing rule under injected failures,
+ * PERSIST across mappings, pk_mmap and pk_key_of.
+ */
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pktest.h"
+
+void pk__test_fail_protect(int nth, int err);
+
+#define RW (PROT_READ | PROT_WRITE)
+
+/* pages p[0..n) with prots[i]: separate kernel mappings when they differ. */
+static char *map_prots(const int *prots, size_t n)
+{
+	char *p = pkt_map(n, RW);
+
+	for (size_t i = 0; i < n; i++) {
+		p[i * pkt_page()] = (char)('a' + i);
+		CHECK_EQ(mprotect(p + i * pkt_page(), pkt_page(), prots[i]), 0);
+	}
+	return p;
+}
+
+/*
+ * What a page is, seen from outside: its key, and whether a read and a
+ * write go through (0), fault on a key (1) or fault otherwise (2).
+ */
+struct look {
+	int key, read, write;
+};
+
+static int outcome(void *addr, int access)
+{
+	struct pk_fault f;
+
+	if (!pkt_access(addr, access, 0, &f))
+		return 0;
+	return f.key > 0 ? 1 : 2;
+}
+
+static struct look look_at(char *page)
+{
+	struct look l = {pk_key_of(page), outcome(page, R), 0};
+
+	/* Writing back what is there keeps the page's contents. */
+	if (l.read == 0) {
+		struct pk_fault f;
+		l.write = pkt_access(page, W, *(volatile char *)page, &f)
+				  ? (f.key > 0 ? 1 : 2) : 0;
+	} else {
+		l.write = outcome(page, W) ? (l.read == 1 ? 1 : 2) : 0;
+	}
+	return l;
+}
+
+static void expect_same(const struct look *a, const struct look *b, size_t n,
+			const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].key != b[i].key || a[i].read != b[i].read ||
+		    a[i].write != b[i].write)
+			pkt_fail(__FILE__, __LINE__,
+				 "%s: page %zu was key %d r%d w%d, now key %d r%d w%d",
+				 what, i, a[i].key, a[i].read, a[i].write,
+				 b[i].key, b[i].read, b[i].write);
+}
+
+static void snapshot(char *p, size_t n, struct look *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = look_at(p + i * pkt_page());
+}
+
+void test_range_basic(void)
+{
+	char *p = pkt_map(2, RW);
+	int k = pkt_key(PK_DISABLE_ACCESS);
+
+	p[0] = 'x';
+	CHECK_EQ(pk_protect_range(p, pkt_page(), k, 0), 0);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + pkt_page() - 1), k);
+	CHECK_EQ(pk_key_of(p + pkt_page()), 0);
+	EXPECT_FAULT(p, R, k);
+	EXPECT_OK(p + pkt_page(), W);
+	CHECK_EQ(pk_set(k, 0), 0);
+	CHECK_EQ(p[0], 'x');
+	p[1] = 'y';
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(pk_unprotect_range(p, pkt_page(), PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	EXPECT_OK(p, W);
+	CHECK_EQ(p[1], 'y');
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
+/* Re-keying keeps each page's own protection, across mappings. */
+void test_range_keeps_prot(void)
+{
+	static const int prots[] = {PROT_READ, RW, PROT_NONE, RW};
+	char *p = map_prots(prots, 4);
+	size_t pg = pkt_page();
+	int k = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p, 4 * pg, k, 0), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(pk_key_of(p + i * pg), k);
+	EXPECT_OK(p, R);
+	EXPECT_FAULT(p, W, -1);
+	EXPECT_OK(p + pg, W);
+	EXPECT_FAULT(p + 2 * pg, R, -1);
+	EXPECT_OK(p + 3 * pg, W);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	EXPECT_OK(p + pg, R);
+	EXPECT_FAULT(p + pg, W, k);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(p, R, k);
+	EXPECT_FAULT(p + 3 * pg, R, k);
+	CHECK_EQ(pk_unprotect_range(p, 4 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	EXPECT_OK(p, R);
+	EXPECT_FAULT(p, W, -1);
+	EXPECT_OK(p + pg, W);
+	EXPECT_FAULT(p + 2 * pg, R, -1);
+	CHECK_EQ(p[0], 'a');
+}
+
+void test_range_excl(void)
+{
+	char *p = pkt_map(3, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(0), k2 = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p + pg, pg, k, PK_RANGE_EXCL), 0);
+	CHECK_EQ(pk_protect_range(p, 3 * pg, k2, PK_RANGE_EXCL), -EBUSY);
+	CHECK_EQ(pk_key_of(p), 0);
+	CHECK_EQ(pk_key_of(p + pg), k);
+	CHECK_EQ(pk_key_of(p + 2 * pg), 0);
+	/* Key 0 assigned explicitly counts as an assignment. */
+	CHECK_EQ(pk_protect_range(p, pg, 0, 0), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	CHECK_EQ(pk_protect_range(p, pg, k2, PK_RANGE_EXCL), -EBUSY);
+	CHECK_EQ(pk_protect_range(p + 2 * pg, pg, k2, PK_RANGE_EXCL), 0);
+	/* Without EXCL an assignment replaces what is there. */
+	CHECK_EQ(pk_protect_range(p, 3 * pg, k2, 0), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(pk_key_of(p + i * pg), k2);
+	CHECK_EQ(pk_unprotect_range(p, 3 * pg, 0), 0);
+	CHECK_EQ(pk_protect_range(p, 3 * pg, k, PK_RANGE_EXCL), 0);
+	CHECK_EQ(pk_key_free(k2), 0);
+}
+
+void test_range_partial_page(void)
+{
+	char *p = pkt_map(2, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS);
+
+	CHECK_EQ(pk_protect_range(p + 1, pg, k, 0), -ERANGE);
+	CHECK_EQ(pk_protect_range(p, pg + 1, k, 0), -ERANGE);
+	CHECK_EQ(pk_protect_range(p, 100, k, 0), -ERANGE);
+	CHECK_EQ(pk_unprotect_range(p + 8, pg, 0), -ERANGE);
+	CHECK_EQ(pk_key_of(p), 0);
+	EXPECT_OK(p, W);
+	/* PK_RANGE_ROUND widens to the pages the bytes touch. */
+	CHECK_EQ(pk_protect_range(p + 100, 10, k, PK_RANGE_ROUND), 0);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + pg), 0);
+	EXPECT_FAULT(p + 4, R, k);
+	CHECK_EQ(pk_protect_range(p + pg - 1, 2, k,
+				  PK_RANGE_ROUND | PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p + pg), k);
+	CHECK_EQ(pk_unprotect_range(p + 5, 2 * pg - 10,
+				    PK_RANGE_ROUND | PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	CHECK_EQ(pk_key_of(p + pg), 0);
+}
+
+void test_range_bad_args(void)
+{
+	char *p = pkt_map(1, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS), gone = pkt_key(0);
+	uintptr_t top = (uintptr_t)1 << 47;
+
+	CHECK_EQ(pk_key_free(gone), 0);
+	CHECK_EQ(pk_protect_range(p, pg, k, 0x100), -EINVAL);
+	CHECK_EQ(pk_unprotect_range(p, pg, PK_RANGE_EXCL), -EINVAL);
+	CHECK_EQ(pk_protect_range(p, pg, gone, 0), -EINVAL);
+	CHECK_EQ(pk_protect_range(p, pg, -1, 0), -EINVAL);
+	CHECK_EQ(pk_protect_range(p, pg, 16, 0), -EINVAL);
+	CHECK_EQ(pk_protect_range(NULL, pg, k, 0), -EFAULT);
+	CHECK_EQ(pk_protect_range(p, SIZE_MAX - pg + 1, k, 0), -EFAULT);
+	CHECK_EQ(pk_protect_range((void *)(UINTPTR_MAX - pg + 1), pg, k, 0),
+		 -EFAULT);
+	if (!pkt_la57())
+		CHECK_EQ(pk_protect_range((void *)(top - pg), 2 * pg, k,
+					  PK_RANGE_PERSIST), -EFAULT);
+	CHECK_EQ(pk_protect_range(p, 0, k, 0), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	EXPECT_OK(p, W);
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
+void test_range_unmapped(void)
+{
+	char *p = pkt_map(3, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS), k2 = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	CHECK_EQ(munmap(p + pg, pg), 0);
+	CHECK_EQ(pk_protect_range(p, 3 * pg, k2, 0), -ENOMEM);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + 2 * pg), 0);
+	EXPECT_FAULT(p, R, k);
+	EXPECT_OK(p + 2 * pg, W);
+	/* Unprotecting may cover holes: there is nothing to change there. */
+	CHECK_EQ(pk_unprotect_range(p, 3 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	EXPECT_OK(p, W);
+}
+
+void test_range_authority(void)
+{
+	char *p = pkt_map(2, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(0), k2 = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k2, 0), -EPERM);
+	CHECK_EQ(pk_unprotect_range(p, pg, 0), -EPERM);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	CHECK_EQ(pk_protect_range(p, pg, k2, 0), -EPERM);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + pg), 0);
+	EXPECT_FAULT(p, W, k);
+	/* Write rights on the keys there now are what authority means. */
+	CHECK_EQ(pk_set(k, 0), 0);
+	CHECK_EQ(pk_set(k2, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k2, 0), 0);
+	CHECK_EQ(pk_key_of(p + pg), k2);
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), -EPERM);
+	CHECK_EQ(pk_protect_range(p, pg, k, PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_unprotect_range(p, 2 * pg, 0), -EPERM);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_unprotect_range(p, 2 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p + pg), 0);
+	EXPECT_OK(p + pg, W);
+}
+
+void test_range_persist(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(4, RW), *q;
+	int k = pkt_key(PK_DISABLE_ACCESS);
+
+	/* Pages 2-3 are unmapped: PERSIST may cover them. */
+	CHECK_EQ(munmap(p + 2 * pg, 2 * pg), 0);
+	CHECK_EQ(pk_protect_range(p, 4 * pg, k, 0), -ENOMEM);
+	CHECK_EQ(pk_protect_range(p, 4 * pg, k, PK_RANGE_PERSIST), 0);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + 3 * pg), k);
+	EXPECT_FAULT(p + pg, R, k);
+
+	/* The key outlives the mapping and comes back with a new one. */
+	CHECK_EQ(munmap(p, 2 * pg), 0);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_free(k), -EBUSY);
+	q = mmap(p + pg, pg, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == p + pg);
+	EXPECT_FAULT(q, W, k);
+	void *r = p + 2 * pg;
+	CHECK_EQ(pk_mmap(&r, 2 * pg, RW, MAP_PRIVATE | MAP_FIXED, -1), 0);
+	CHECK(r == p + 2 * pg);
+	EXPECT_FAULT(p + 3 * pg, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	p[3 * pg] = 'z';
+	q[0] = 'q';
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+
+	/* Unprotect forgets it: mappings made afterwards have no key. */
+	CHECK_EQ(pk_unprotect_range(p, 4 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_of(p + 3 * pg), 0);
+	CHECK_EQ(p[3 * pg], 'z');
+	CHECK_EQ(munmap(p + pg, 3 * pg), 0);
+	q = mmap(p, 4 * pg, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == p);
+	EXPECT_OK(q + pg, W);
+	EXPECT_OK(q + 3 * pg, W);
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
+/*
+ * All or nothing: make the n-th protection call fail, for every n a
+ * change makes, and check every page is exactly as before.
+ */
+static const int aon_prots[] = {PROT_READ, RW, PROT_NONE, RW, RW, PROT_READ};
+
+static void aon_setup(char *p, int k)
+{
+	size_t pg = pkt_page();
+
+	CHECK_EQ(pk_unprotect_range(p, 6 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(pk_mprotect(p + i * pg, pg, aon_prots[i], 0), 0);
+	CHECK_EQ(pk_protect_range(p + 3 * pg, 2 * pg, k, 0), 0);
+}
+
+void test_range_all_or_nothing(void)
+{
+	char *p = map_prots(aon_prots, 6);
+	size_t pg = pkt_page();
+	int k = pkt_key(0), k2 = pkt_key(0);
+	struct look before[6], after[6];
+	/* Five pieces (pages 3-4 are one) to re-key; unprotect changes one. */
+	static const int least[3] = {5, 5, 1};
+
+	aon_setup(p, k);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	snapshot(p, 6, before);
+	for (int op = 0; op < 3; op++) {
+		int failures = 0, rc;
+		for (int n = 1;; n++) {
+			pk__test_fail_protect(n, EIO);
+			if (op == 0)
+				rc = pk_protect_range(p, 6 * pg, k2,
+						      PK_NO_CHECK_AUTHORITY);
+			else if (op == 1)
+				rc = pk_mprotect(p, 6 * pg, RW, k2);
+			else
+				rc = pk_unprotect_range(p, 6 * pg,
+							PK_NO_CHECK_AUTHORITY);
+			pk__test_fail_protect(0, 0);
+			if (rc == 0)
+				break;
+			CHECK_EQ(rc, -EIO);
+			failures++;
+			snapshot(p, 6, after);
+			expect_same(before, after, 6, op == 0 ? "pk_protect_range"
+						      : op == 1 ? "pk_mprotect"
+								: "pk_unprotect_range");
+		}
+		if (failures < least[op])
+			pkt_fail(__FILE__, __LINE__, "op %d: only %d failures",
+				 op, failures);
+		aon_setup(p, k);
+		snapshot(p, 6, after);
+		expect_same(before, after, 6, "setup");
+	}
+}
+
+/* On the emulation pk_set reprotects pages; a failure there undoes too. */
+void test_set_all_or_nothing(void)
+{
+	char *p = pkt_map(5, RW);
+	size_t pg = pkt_page();
+	int k = pkt_key(0), rc;
+
+	for (int i = 0; i < 5; i += 2)
+		CHECK_EQ(pk_protect_range(p + i * pg, pg, k, 0), 0);
+	pk__test_fail_protect(2, ENOMEM);
+	rc = pk_set(k, PK_DISABLE_ACCESS);
+	pk__test_fail_protect(0, 0);
+	if (pkt_exact()) {
+		CHECK_EQ(rc, 0); /* hardware: no system call to fail */
+		EXPECT_FAULT(p, R, k);
+		CHECK_EQ(pk_set(k, 0), 0);
+	} else {
+		CHECK_EQ(rc, -ENOMEM);
+		CHECK_EQ(pk_get(k), 0);
+	}
+	for (int i = 0; i < 5; i++)
+		EXPECT_OK(p + i * pg, W);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	for (int i = 0; i < 5; i += 2)
+		EXPECT_FAULT(p + i * pg, W, k);
+}
+
+void test_pk_mmap(void)
+{
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS), gone = pkt_key(0);
+	void *p = NULL;
+
+	CHECK_EQ(pk_key_free(gone), 0);
+	CHECK_EQ(pk_mmap(&p, 2 * pg, RW, MAP_PRIVATE, k), 0);
+	CHECK(p != NULL);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of((char *)p + pg), k);
+	EXPECT_FAULT(p, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	CHECK_EQ(((char *)p)[pg], 0);
+	((char *)p)[0] = 1;
+	CHECK_EQ(pk_key_free(k), -EBUSY);
+	CHECK_EQ(pk_munmap(p, 2 * pg), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+
+	p = NULL;
+	CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE, -1), 0);
+	CHECK_EQ(pk_key_of(p), 0);
+	EXPECT_OK(p, W);
+	CHECK_EQ(pk_munmap(p, pg), 0);
+
+	p = NULL;
+	CHECK_EQ(pk_mmap(NULL, pg, RW, MAP_PRIVATE, 0), -EINVAL);
+	CHECK_EQ(pk_mmap(&p, 0, RW, MAP_PRIVATE, 0), -EINVAL);
+	CHECK_EQ(pk_mmap(&p, pg, 0x100, MAP_PRIVATE, 0), -EINVAL);
+	CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE, gone), -EINVAL);
+	CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE, -2), -EINVAL);
+	CHECK_EQ(pk_mmap(&p, pg, RW, 0, 0), -EINVAL); /* neither private nor shared */
+	CHECK(p == NULL);
+	CHECK_EQ(pk_munmap((char *)p + 1, pg), -EINVAL);
+	CHECK_EQ(pk_munmap(p, 0), -EINVAL);
+}
+
+/* The kernel's view (smaps "ProtectionKey:") agrees with pk_key_of. */
+static int smaps_key(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	int key = -1, in = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') &&
+		    line[0] != ' ') {
+			in = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+			continue;
+		}
+		if (in && sscanf(line, "ProtectionKey: %d", &key) == 1)
+			break;
+	}
+	fclose(f);
+	return key;
+}
+
+void test_key_of_kernel(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(3, RW);
+	int k = pkt_key(0), k2 = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	CHECK_EQ(pk_mprotect(p + 2 * pg, pg, PROT_READ, k2), 0);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + pg), 0);
+	CHECK_EQ(pk_key_of(p + 2 * pg), k2);
+	if (!pkt_exact()) {
+		/* The emulation never keys pages in the kernel: the kernel
+		 * shows key 0, or no key at all where it has no PKU. */
+		CHECK(smaps_key(p) <= 0);
+		CHECK(smaps_key(p + 2 * pg) <= 0);
+		return;
+	}
+	CHECK_EQ(smaps_key(p), k);
+	CHECK_EQ(smaps_key(p + pg), 0);
+	CHECK_EQ(smaps_key(p + 2 * pg), k2);
+	CHECK_EQ(pk_unprotect_range(p, 3 * pg, 0), 0);
+	CHECK_EQ(smaps_key(p), 0);
+	CHECK_EQ(smaps_key(p + 2 * pg), 0);
+}
+
+void test_range_fork(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, RW);
+	int k = pkt_key(PK_DISABLE_WRITE), status;
+	pid_t pid;
+
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k, PK_RANGE_PERSIST), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(pk_key_of(p), k);
+		EXPECT_FAULT(p + pg, W, k);
+		CHECK_EQ(munmap(p, 2 * pg), 0);
+		CHECK(mmap(p, pg, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			   -1, 0) == p);
+		EXPECT_FAULT(p, W, k);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(pk_key_of(p + pg), k);
+	EXPECT_FAULT(p, W, k);
+}
+
+/*
+ * Random assignments over 48 pages, checked against a model of each
+ * page's key after every call, and by real accesses now and then.
+ */
+void test_range_model(void)
+{
+	enum { N = 48 };
+	size_t pg = pkt_page();
+	char *p = pkt_map(N, RW);
+	int keys[3] = {pkt_key(PK_DISABLE_ACCESS), pkt_key(PK_DISABLE_ACCESS),
+		       pkt_key(PK_DISABLE_ACCESS)};
+	int model[N] = {0};
+	unsigned seed = 12345;
+
+	for (int op = 0; op < 3000; op++) {
+		seed = seed * 1103515245u + 12345u;
+		int a = (int)(seed >> 8) % N;
+		int n = 1 + (int)(seed >> 20) % 8;
+		int key = (int)(seed >> 4) % 4; /* 0: unprotect */
+		if (a + n > N)
+			n = N - a;
+		if (key) {
+			CHECK_EQ(pk_protect_range(p + a * pg, n * pg, keys[key - 1],
+						  PK_NO_CHECK_AUTHORITY), 0);
+		} else {
+			CHECK_EQ(pk_unprotect_range(p + a * pg, n * pg,
+						    PK_NO_CHECK_AUTHORITY), 0);
+		}
+		for (int i = a; i < a + n; i++)
+			model[i] = key ? keys[key - 1] : 0;
+		for (int i = 0; i < N; i++)
+			if (pk_key_of(p + i * pg) != model[i])
+				pkt_fail(__FILE__, __LINE__,
+					 "op %d: page %d key %d, model %d", op,
+					 i, pk_key_of(p + i * pg), model[i]);
+		if (op % 300 == 0)
+			for (int i = 0; i < N; i++) {
+				if (model[i])
+					EXPECT_FAULT(p + i * pg, R, model[i]);
+				else
+					EXPECT_OK(p + i * pg, W);
+			}
+	}
+}
