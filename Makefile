@@ -20,11 +20,13 @@ check:
 
 bench: all
 	./$(BUILD)/bench_switch
+	./$(BUILD)/bench_ranges
 
 # The same benchmark on the hardware backend, in the QEMU VM (software CPU).
 bench-vm: all
 	@sh scripts/deps.sh vm
-	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -- bench_switch
+	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -f $(BUILD)/bench_ranges \
+		-- sh -c '/bin/bench_switch && /bin/bench_ranges'
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

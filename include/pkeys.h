@@ -9,8 +9,8 @@
  *
  * Conventions: every function returns 0 or a non-negative value on
  * success and a negative errno value on failure.  A failing call changes
- * no key, no right and no page protection (one known exception: see
- * pk_mprotect).  All functions are thread-safe.
+ * no key, no right and no page protection.  All functions are
+ * thread-safe.
  *
  * When no backend can work (pk_init failed), every call that needs one
  * returns the error pk_init returned; key 0 keeps working everywhere.
@@ -93,13 +93,13 @@ PK_API int pk_key_free(int key);
  *   -EINVAL  addr NULL or unaligned, addr+len overflows, prot has bits
  *            other than PROT_READ|PROT_WRITE|PROT_EXEC, key is neither
  *            -1, 0 nor an allocated key;
- *   -ENOMEM  part of the range is not mapped (checked before any change),
- *            or the kernel's limit on mappings would be exceeded;
+ *   -ENOMEM  part of the range is not mapped, or the kernel's limit on
+ *            mappings would be exceeded;
  *   -EACCES  the protection is not allowed for a file mapping.
- * Known exception to "changes nothing": when the range spans several
- * mappings and the kernel refuses a later one (-EACCES, or -ENOMEM for
- * the mapping limit), the mappings before it keep the new protection.
- * Arguments are checked before len, so len 0 with a bad key is -EINVAL.
+ * All or nothing: across several mappings, a failure on one puts the
+ * others back.  key 0 also forgets the range's assignments (see
+ * pk_protect_range), PERSIST ones included.  Arguments are checked
+ * before len, so len 0 with a bad key is -EINVAL.
  */
 PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
 

@@ -1,0 +1,119 @@
+/*
+ * bench_ranges: the cost of range calls as the registry grows.
+ *
+ *   bench_ranges [OPS]
+ *
+ * For N = 1k, 10k, 100k ranges, each one page with a gap after it so
+ * none merge, alternating two keys: PERSIST assignments over unmapped
+ * address space, so the kernel's mapping count does not limit N.  Then
+ * OPS random calls of each kind on the full registry (default 20000):
+ * pk_protect_range re-keying one range, pk_key_of of one address, and
+ * pk_unprotect_range of one range followed by pk_protect_range to put
+ * it back.  Prints the mean time of one call.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pkeys.h>
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long next(unsigned long *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void check(int rc, const char *what)
+{
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", what, strerror(-rc));
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const long sizes[] = {1000, 10000, 100000};
+	long ops = argc > 1 ? atol(argv[1]) : 20000;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned flags = PK_RANGE_PERSIST | PK_NO_CHECK_AUTHORITY;
+	int keys[2];
+
+	check(pk_init(), "pk_init");
+	keys[0] = pk_key_alloc(0, 0);
+	keys[1] = pk_key_alloc(0, 0);
+	check(keys[0], "pk_key_alloc");
+	check(keys[1], "pk_key_alloc");
+	printf("backend: %s\n", pk_backend_name());
+	printf("%8s %14s %18s %12s %22s\n", "ranges", "build us/call",
+	       "protect us/call", "key_of ns", "unprotect+protect us");
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		long n = sizes[s];
+		size_t bytes = 2 * (size_t)n * pg;
+		unsigned long seed = 88172645463325252ul;
+		double t0, build, prot, keyof, unprot;
+		volatile int sink = 0;
+		char *base;
+
+		/* Address space nobody else uses: reserved, then released. */
+		base = mmap(NULL, bytes, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (base == MAP_FAILED)
+			return 1;
+		munmap(base, bytes);
+
+		t0 = now();
+		for (long i = 0; i < n; i++)
+			check(pk_protect_range(base + 2 * i * pg, pg,
+					       keys[i & 1], flags),
+			      "pk_protect_range");
+		build = (now() - t0) / n;
+
+		t0 = now();
+		for (long i = 0; i < ops; i++) {
+			long r = (long)(next(&seed) % (unsigned long)n);
+			check(pk_protect_range(base + 2 * r * pg, pg,
+					       keys[(r + i) & 1], flags),
+			      "pk_protect_range");
+		}
+		prot = (now() - t0) / ops;
+
+		t0 = now();
+		for (long i = 0; i < ops; i++) {
+			long r = (long)(next(&seed) % (unsigned long)(2 * n));
+			sink += pk_key_of(base + r * pg);
+		}
+		keyof = (now() - t0) / ops;
+
+		t0 = now();
+		for (long i = 0; i < ops; i++) {
+			long r = (long)(next(&seed) % (unsigned long)n);
+			check(pk_unprotect_range(base + 2 * r * pg, pg,
+						 PK_NO_CHECK_AUTHORITY),
+			      "pk_unprotect_range");
+			check(pk_protect_range(base + 2 * r * pg, pg,
+					       keys[r & 1], flags),
+			      "pk_protect_range");
+		}
+		unprot = (now() - t0) / ops;
+
+		printf("%8ld %14.2f %18.2f %12.1f %22.2f\n", n, build * 1e6,
+		       prot * 1e6, keyof * 1e9, unprot * 1e6);
+		check(pk_unprotect_range(base, bytes, PK_NO_CHECK_AUTHORITY),
+		      "pk_unprotect_range");
+	}
+	return 0;
+}
