@@ -46,3 +46,11 @@ T(pk_mmap, 10)
 T(key_of_kernel, 10)
 T(range_fork, 10)
 T(range_model, 60)
+
+/* Features kept in their own files list their tests beside them. */
+#if __has_include("test-list-heap.h")
+#include "test-list-heap.h"
+#endif
+#if __has_include("test-list-compat.h")
+#include "test-list-compat.h"
+#endif
