@@ -203,6 +203,10 @@ struct pk_fault {
 	int key;	/* the page's key, or -1 when no key stopped it */
 	int access;	/* PK_ACCESS_READ or PK_ACCESS_WRITE, 0 if unknown */
 	unsigned rights; /* the thread's rights for key at the fault */
+	const char *name; /* the key's name (pk_key_set_name), or NULL */
+	void *range_start, *range_end; /* the key's range holding addr */
+	int tid;	/* the faulting thread (gettid) */
+	void *ip;	/* the faulting instruction, NULL if unknown */
 };
 
 /*
@@ -211,14 +215,58 @@ struct pk_fault {
  * the fault has another cause (out is still filled: key -1), -EINVAL when
  * info is not a SIGSEGV.  rights are the faulting thread's rights for the
  * key at the fault (on hardware the handler itself runs with the
- * kernel's rights, and siglongjmp does not restore the thread's: a
- * program that recovers calls pk_set again).  ucontext may be NULL, but
- * then the access kind is unknown (0) and so, on the emulation, is
- * whether a write-disabled key caused it.  Async-signal-safe on the
- * hardware backend; on the emulation it may wait for the library's lock.
+ * kernel's rights, and siglongjmp does not restore the thread's: use
+ * pk_try to recover).  ucontext may be NULL, but then the access kind,
+ * the instruction and, on the emulation, whether a write-disabled key
+ * caused it, are unknown.  Async-signal-safe on the hardware backend
+ * (the range is left NULL when the library's lock is busy); on the
+ * emulation it may wait for that lock.
  */
 PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 			   struct pk_fault *out);
+
+/*
+ * Name a key for fault reports (at most 31 bytes are kept; NULL clears).
+ * Returns 0, or -EINVAL for a key that is not allocated.
+ */
+PK_API int pk_key_set_name(int key, const char *name);
+
+/*
+ * Write a one-paragraph description of a fault into buf (always NUL-
+ * terminated when len > 0).  Returns the length it needed, as
+ * snprintf.  Async-signal-safe.
+ */
+PK_API int pk_fault_format(const struct pk_fault *fault, char *buf,
+			   size_t len);
+
+/*
+ * Report key faults on stderr: the paragraph of pk_fault_format and a
+ * backtrace, then the default action (the process dies of SIGSEGV and
+ * dumps core as it would have).  Installs the library's SIGSEGV handler;
+ * faults that are not key faults go to the handler installed before it,
+ * or to the default action.  flags must be 0.  Returns 0 or -errno.
+ */
+PK_API int pk_fault_report(unsigned flags);
+
+/*
+ * Call fn(fault, ctx) for every key fault not caught by pk_try, in the
+ * signal handler, before the report.  fn may siglongjmp out (then it
+ * must restore rights itself) or return, and the default action follows.
+ * NULL removes it.  Installs the library's SIGSEGV handler.
+ */
+typedef void (*pk_fault_fn)(const struct pk_fault *fault, void *ctx);
+PK_API int pk_fault_set_handler(pk_fault_fn fn, void *ctx);
+
+/*
+ * Run fn(arg) and come back with an error instead of a crash when a
+ * key stops one of its accesses.  Returns 0 when fn returned, -EFAULT
+ * when a key fault in this thread stopped it (*fault filled, if fault is
+ * not NULL), -EINVAL when fn is NULL.  Either way the thread's rights
+ * are what they were at the moment fn stopped, on both backends.  fn's
+ * own state is left as at the fault: no cleanup runs in it.  Faults
+ * that are not key faults are not caught.  Calls may nest.
+ */
+PK_API int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault);
 
 /* What pk_info reports about the machine and the chosen backend. */
 struct pk_info {

@@ -355,27 +355,3 @@ int pk_munmap(void *addr, size_t len)
 	pk__lock_drop();
 	return rc;
 }
-
-int pk_fault_decode(const siginfo_t *info, const void *ucontext,
-		    struct pk_fault *out)
-{
-	/* Never choose a backend here: that is not async-signal-safe. */
-	const struct pk__backend *b = pk__backend_peek();
-	int access = 0;
-
-	if (!info || !out || info->si_signo != SIGSEGV)
-		return -EINVAL;
-#if defined(__x86_64__)
-	/* Bit 1 of the x86 page-fault error code: the access was a write. */
-	if (ucontext) {
-		const ucontext_t *uc = ucontext;
-		access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? PK_ACCESS_WRITE
-							       : PK_ACCESS_READ;
-	}
-#endif
-	out->addr = info->si_addr;
-	out->access = access;
-	out->rights = 0;
-	out->key = b ? b->fault_key(info, ucontext, access, &out->rights) : -1;
-	return out->key > 0;
-}

@@ -14,6 +14,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct pk__backend {
 	const char *name;
@@ -76,6 +77,16 @@ struct pk__backend {
 	 */
 	int (*fault_key)(const siginfo_t *info, const void *uc, int access,
 			 unsigned *rights);
+
+	/*
+	 * For backends whose signal handlers do not run with the thread's
+	 * rights (hardware): frame_rights reads the interrupted thread's
+	 * rights from the signal frame (0, or -1 if it cannot), in the
+	 * handler; restore_rights makes them the calling thread's again
+	 * after a siglongjmp.  NULL where rights survive signals.
+	 */
+	int (*frame_rights)(const void *uc, uint32_t *raw);
+	void (*restore_rights)(uint32_t raw);
 
 	/*
 	 * Thread hooks; NULL when the backend has no per-thread state

@@ -144,6 +144,16 @@ static int frame_pkru(const void *uc, uint32_t *pkru)
 	return 0;
 }
 
+static int frame_rights(const void *uc, uint32_t *raw)
+{
+	return frame_pkru(uc, raw);
+}
+
+static void restore_rights(uint32_t raw)
+{
+	pk__wrpkru(raw);
+}
+
 static int fault_key(const siginfo_t *info, const void *uc, int access,
 		     unsigned *rights)
 {
@@ -198,4 +208,8 @@ const struct pk__backend pk__backend_x86_pku = {
 	.get = get,
 	.available = available,
 	.fault_key = fault_key,
+#if defined(__x86_64__) && defined(SYS_pkey_alloc)
+	.frame_rights = frame_rights,
+	.restore_rights = restore_rights,
+#endif
 };

@@ -71,12 +71,17 @@ static __thread volatile sig_atomic_t armed;
 static __thread struct pk_fault caught;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
+static struct sigaction previous;
+
 static void on_segv(int sig, siginfo_t *info, void *uc)
 {
-	(void)sig;
 	if (!armed) {
-		/* Not ours: let the fault happen again with the default action. */
-		signal(SIGSEGV, SIG_DFL);
+		/* Not ours: the handler before ours (the library's pk_try), or
+		 * the default action when the access runs again. */
+		if (previous.sa_flags & SA_SIGINFO)
+			previous.sa_sigaction(sig, info, uc);
+		else
+			signal(SIGSEGV, SIG_DFL);
 		return;
 	}
 	armed = 0;
@@ -92,7 +97,7 @@ static void install(void)
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
-	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	CHECK(sigaction(SIGSEGV, &sa, &previous) == 0);
 }
 
 int pkt_access(void *addr, int access, char v, struct pk_fault *f)

@@ -1,0 +1,297 @@
+/*
+ * Faults: decoding a SIGSEGV into what a key stopped, reporting it, and
+ * recovering from it with the thread's rights intact.
+ *
+ * One SIGSEGV handler serves pk_try, the program's fault callback and
+ * the report, in that order; faults that are not key faults go to the
+ * handler that was installed before it.  Everything here that runs in
+ * the handler is async-signal-safe: no stdio, no malloc, no locks that
+ * the interrupted thread could hold (the emulation's registry lookup
+ * waits for the library's lock, which a faulting thread never holds).
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Key names, read in signal handlers without a lock: writes keep a NUL. */
+static char names[PK__MAX_KEYS][32];
+
+int pk_key_set_name(int key, const char *name)
+{
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	pk__lock_take();
+	memset(names[key], 0, sizeof(names[key]));
+	if (name)
+		strncpy(names[key], name, sizeof(names[key]) - 1);
+	pk__lock_drop();
+	return 0;
+}
+
+int pk_fault_decode(const siginfo_t *info, const void *ucontext,
+		    struct pk_fault *out)
+{
+	/* Never choose a backend here: that is not async-signal-safe. */
+	const struct pk__backend *b = pk__backend_peek();
+	const ucontext_t *uc = ucontext;
+	const struct pk__range *r;
+
+	if (!info || !out || info->si_signo != SIGSEGV)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->addr = info->si_addr;
+	out->tid = (int)syscall(SYS_gettid);
+#if defined(__x86_64__)
+	if (uc) {
+		/* Bit 1 of the page-fault error code: the access was a write. */
+		out->access = (uc->uc_mcontext.gregs[REG_ERR] & 2)
+				      ? PK_ACCESS_WRITE
+				      : PK_ACCESS_READ;
+		out->ip = (void *)uc->uc_mcontext.gregs[REG_RIP];
+	}
+#endif
+	out->key = b ? b->fault_key(info, ucontext, out->access, &out->rights)
+		     : -1;
+	if (out->key <= 0) {
+		out->rights = 0;
+		return 0;
+	}
+	if (names[out->key][0])
+		out->name = names[out->key];
+	if (pthread_mutex_trylock(&pk__lock) == 0) {
+		r = pk__reg_find((uintptr_t)out->addr);
+		if (r) {
+			out->range_start = (void *)r->start;
+			out->range_end = (void *)r->end;
+		}
+		pthread_mutex_unlock(&pk__lock);
+	}
+	return 1;
+}
+
+/* Formatting without stdio: the handler may have interrupted it. */
+struct out {
+	char *buf;
+	size_t len, need;
+};
+
+static void put(struct out *o, const char *s)
+{
+	for (; *s; s++, o->need++)
+		if (o->need + 1 < o->len)
+			o->buf[o->need] = *s;
+}
+
+static void put_num(struct out *o, unsigned long v, int base)
+{
+	char tmp[24], *p = tmp + sizeof(tmp) - 1;
+
+	*p = 0;
+	do
+		*--p = "0123456789abcdef"[v % (unsigned)base];
+	while (v /= (unsigned)base);
+	if (base == 16)
+		put(o, "0x");
+	put(o, p);
+}
+
+static const char *rights_name(unsigned rights)
+{
+	if (rights & PK_DISABLE_ACCESS)
+		return "access disabled";
+	return rights & PK_DISABLE_WRITE ? "write disabled" : "full access";
+}
+
+int pk_fault_format(const struct pk_fault *f, char *buf, size_t len)
+{
+	struct out o = {buf, len, 0};
+
+	put(&o, "pkeys: ");
+	put(&o, f->access == PK_ACCESS_WRITE ? "write to "
+		: f->access == PK_ACCESS_READ ? "read of " : "access to ");
+	put_num(&o, (unsigned long)f->addr, 16);
+	if (f->key > 0) {
+		put(&o, " stopped by key ");
+		put_num(&o, (unsigned long)f->key, 10);
+		if (f->name) {
+			put(&o, " (\"");
+			put(&o, f->name);
+			put(&o, "\")");
+		}
+		if (f->range_end) {
+			put(&o, " covering ");
+			put_num(&o, (unsigned long)f->range_start, 16);
+			put(&o, "-");
+			put_num(&o, (unsigned long)f->range_end, 16);
+		}
+		put(&o, "; thread ");
+		put_num(&o, (unsigned long)f->tid, 10);
+		put(&o, " has ");
+		put(&o, rights_name(f->rights));
+		put(&o, " for it");
+	} else {
+		put(&o, " faulted, not because of a key; thread ");
+		put_num(&o, (unsigned long)f->tid, 10);
+	}
+	if (f->ip) {
+		put(&o, "; instruction at ");
+		put_num(&o, (unsigned long)f->ip, 16);
+	}
+	put(&o, "\n");
+	if (len)
+		buf[o.need < len ? o.need : len - 1] = 0;
+	return (int)o.need;
+}
+
+/* A pk_try in progress on this thread; they nest through `up`. */
+struct try_frame {
+	sigjmp_buf jump;
+	struct pk_fault fault;
+	uint32_t raw_rights;
+	int have_rights;
+	struct try_frame *up;
+};
+
+static __thread struct try_frame *tries __attribute__((tls_model("initial-exec")));
+static struct sigaction previous;
+static int installed, reporting;
+static pk_fault_fn callback;
+static void *callback_ctx;
+
+static void report(const struct pk_fault *f)
+{
+	char text[512];
+	void *frames[32];
+	int n, len = pk_fault_format(f, text, sizeof(text));
+
+	if (len >= (int)sizeof(text))
+		len = sizeof(text) - 1;
+	(void)!write(STDERR_FILENO, text, (size_t)len);
+	n = backtrace(frames, 32);
+	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
+	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+}
+
+/*
+ * Not ours to handle: hand it to the handler installed before us, or
+ * let the default action happen when the faulting access runs again.
+ */
+static void pass_on(int sig, siginfo_t *info, void *uc)
+{
+	if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+		previous.sa_sigaction(sig, info, uc);
+	} else if (previous.sa_handler != SIG_DFL &&
+		   previous.sa_handler != SIG_IGN) {
+		previous.sa_handler(sig);
+	} else {
+		signal(SIGSEGV, SIG_DFL);
+	}
+}
+
+static void on_segv(int sig, siginfo_t *info, void *uc)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	struct pk_fault f;
+	struct try_frame *t = tries;
+
+	if (pk_fault_decode(info, uc, &f) != 1) {
+		pass_on(sig, info, uc);
+		return;
+	}
+	if (t) {
+		t->fault = f;
+		t->have_rights = b && b->frame_rights &&
+				 b->frame_rights(uc, &t->raw_rights) == 0;
+		tries = t->up;
+		siglongjmp(t->jump, 1);
+	}
+	if (callback)
+		callback(&f, callback_ctx);
+	if (reporting)
+		report(&f);
+	/* Then as if the library were not there: a crash reporter installed
+	 * before it, or the default action (core dump) when the access runs
+	 * again. */
+	pass_on(sig, info, uc);
+}
+
+static int install(void)
+{
+	struct sigaction sa;
+	void *warm[1];
+
+	pk__lock_take();
+	if (!installed) {
+		/* backtrace() loads its unwinder on first use: not in a handler. */
+		backtrace(warm, 1);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_segv;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSEGV, &sa, &previous)) {
+			pk__lock_drop();
+			return -errno;
+		}
+		installed = 1;
+	}
+	pk__lock_drop();
+	return 0;
+}
+
+int pk_fault_report(unsigned flags)
+{
+	int rc;
+
+	if (flags)
+		return -EINVAL;
+	rc = install();
+	if (rc == 0)
+		reporting = 1;
+	return rc;
+}
+
+int pk_fault_set_handler(pk_fault_fn fn, void *ctx)
+{
+	int rc = install();
+
+	if (rc == 0) {
+		callback_ctx = ctx;
+		callback = fn;
+	}
+	return rc;
+}
+
+int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault)
+{
+	const struct pk__backend *b = pk__backend();
+	struct try_frame frame;
+	int rc;
+
+	if (!fn)
+		return -EINVAL;
+	rc = install();
+	if (rc)
+		return rc;
+	frame.up = tries;
+	if (sigsetjmp(frame.jump, 1) == 0) {
+		tries = &frame;
+		fn(arg);
+		tries = frame.up;
+		return 0;
+	}
+	/*
+	 * Hardware entered the handler with the kernel's rights and
+	 * siglongjmp kept them: put back the thread's rights at the fault.
+	 */
+	if (frame.have_rights)
+		b->restore_rights(frame.raw_rights);
+	if (fault)
+		*fault = frame.fault;
+	return -EFAULT;
+}

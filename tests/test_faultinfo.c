@@ -1,0 +1,340 @@
+/*
+ * Fault diagnostics and recovery: every field of a decoded fault, pk_try
+ * restoring rights, chaining to the program's own handler, the default
+ * report, and what rights signal handlers run with.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pktest.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+
+static char *volatile target;
+
+static void __attribute__((noinline)) write_target(void *arg)
+{
+	(void)arg;
+	*(volatile char *)target = 'w';
+}
+
+static void __attribute__((noinline)) read_target(void *arg)
+{
+	*(char *)arg = *(volatile char *)target;
+}
+
+static void nothing(void *arg)
+{
+	*(int *)arg = 42;
+}
+
+void test_fault_fields(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(3, RW), sink;
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct pk_fault f;
+
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k, 0), 0);
+	CHECK_EQ(pk_key_set_name(k, "api-tokens"), 0);
+	target = p + pg + 123;
+	CHECK_EQ(pk_try(write_target, NULL, &f), -EFAULT);
+	CHECK(f.addr == p + pg + 123);
+	CHECK_EQ(f.key, k);
+	CHECK_EQ(f.access, PK_ACCESS_WRITE);
+	CHECK_EQ(f.rights, PK_DISABLE_ACCESS);
+	CHECK(f.name && strcmp(f.name, "api-tokens") == 0);
+	CHECK(f.range_start == p && f.range_end == p + 2 * pg);
+	CHECK_EQ(f.tid, syscall(SYS_gettid));
+	/* The faulting instruction lies inside write_target. */
+	CHECK((char *)f.ip >= (char *)write_target &&
+	      (char *)f.ip < (char *)write_target + 256);
+
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	target = p;
+	CHECK_EQ(pk_try(read_target, &sink, &f), 0);
+	CHECK_EQ(pk_try(write_target, NULL, &f), -EFAULT);
+	CHECK_EQ(f.rights, PK_DISABLE_WRITE);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(pk_try(read_target, &sink, &f), -EFAULT);
+	CHECK_EQ(f.access, PK_ACCESS_READ);
+	CHECK(f.addr == p);
+
+	char text[256];
+	int n = pk_fault_format(&f, text, sizeof(text));
+	CHECK(n > 0 && n < (int)sizeof(text));
+	CHECK(strstr(text, "read of 0x") != NULL);
+	CHECK(strstr(text, "\"api-tokens\"") != NULL);
+	CHECK(strstr(text, "access disabled") != NULL);
+	CHECK_EQ(pk_fault_format(&f, text, 10), n); /* truncated, same need */
+	CHECK_EQ(strlen(text), 9);
+
+	CHECK_EQ(pk_key_set_name(k, NULL), 0);
+	CHECK_EQ(pk_try(read_target, &sink, &f), -EFAULT);
+	CHECK(f.name == NULL);
+	CHECK_EQ(pk_key_set_name(0, "x"), -EINVAL);
+	CHECK_EQ(pk_try(NULL, NULL, &f), -EINVAL);
+	int v = 0;
+	CHECK_EQ(pk_try(nothing, &v, &f), 0);
+	CHECK_EQ(v, 42);
+}
+
+/*
+ * Recovery 10,000 times, alternating reads and writes: the rights after
+ * each are the ones the thread had, and they still enforce (on hardware
+ * a handler's rights would close key 2 and open nothing).
+ */
+void test_try_restores_rights(void)
+{
+	char *p = pkt_map(1, RW), *q = pkt_map(1, RW), sink;
+	int k = pkt_key(PK_DISABLE_WRITE), k2 = pkt_key(0);
+	struct pk_fault f;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	CHECK_EQ(pk_mprotect(q, pkt_page(), RW, k2), 0);
+	target = p;
+	for (int i = 0; i < 10000; i++) {
+		if (i % 2) {
+			CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+			CHECK_EQ(pk_try(read_target, &sink, &f), -EFAULT);
+			CHECK_EQ(f.access, PK_ACCESS_READ);
+			CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+			CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+		} else {
+			CHECK_EQ(pk_try(write_target, NULL, &f), -EFAULT);
+			CHECK_EQ(f.access, PK_ACCESS_WRITE);
+			CHECK_EQ(pk_get(k), PK_DISABLE_WRITE);
+		}
+		CHECK_EQ(f.key, k);
+		CHECK_EQ(pk_get(k2), 0);
+		if (i % 1000 == 0) {
+			EXPECT_OK(p, R);
+			EXPECT_FAULT(p, W, k);
+		}
+		q[i % 64] = (char)i; /* key 2 still open, no fault */
+	}
+}
+
+static void inner(void *arg)
+{
+	struct pk_fault f;
+	/* volatile: the fault below leaves this function by longjmp. */
+	volatile int *rc = arg;
+
+	*rc = pk_try(write_target, NULL, &f);
+	/* Back in the outer pk_try: a second fault is caught there. */
+	write_target(NULL);
+	*rc = 99;
+}
+
+void test_try_nested(void)
+{
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(PK_DISABLE_ACCESS), inner_rc = 0;
+	struct pk_fault f;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	target = p;
+	CHECK_EQ(pk_try(inner, &inner_rc, &f), -EFAULT);
+	CHECK_EQ(inner_rc, -EFAULT);
+	CHECK_EQ(f.key, k);
+	CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+}
+
+static sigjmp_buf user_jump;
+/* Hidden from the compiler, which would otherwise see the bad access. */
+static volatile char *volatile near_null = (volatile char *)8;
+static volatile void *user_addr;
+static volatile int user_calls;
+
+static void user_handler(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	user_addr = info->si_addr;
+	user_calls++;
+	siglongjmp(user_jump, 1);
+}
+
+/* A plain crash goes to the handler the program had installed first. */
+void test_chain_previous_handler(void)
+{
+	struct sigaction sa;
+	char *p = pkt_map(1, RW), sink;
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct pk_fault f;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = user_handler;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+	CHECK_EQ(pk_fault_report(0), 0);
+	CHECK_EQ(pk_fault_report(1), -EINVAL);
+	if (sigsetjmp(user_jump, 1) == 0) {
+		*near_null = 1;
+		CHECK(!"NULL+8 write did not fault");
+	}
+	CHECK_EQ(user_calls, 1);
+	CHECK(user_addr == (void *)8);
+	/* Key faults inside pk_try stay with pk_try. */
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	target = p;
+	CHECK_EQ(pk_try(read_target, &sink, &f), -EFAULT);
+	CHECK_EQ(user_calls, 1);
+}
+
+static struct pk_fault seen;
+static void on_key_fault(const struct pk_fault *f, void *ctx)
+{
+	seen = *f;
+	siglongjmp(*(sigjmp_buf *)ctx, 1);
+}
+
+void test_fault_callback(void)
+{
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(PK_DISABLE_WRITE);
+	static sigjmp_buf jump;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	CHECK_EQ(pk_fault_set_handler(on_key_fault, &jump), 0);
+	if (sigsetjmp(jump, 1) == 0) {
+		p[7] = 1;
+		CHECK(!"write did not fault");
+	}
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	CHECK(seen.addr == p + 7);
+	CHECK_EQ(seen.key, k);
+	CHECK_EQ(seen.access, PK_ACCESS_WRITE);
+	CHECK_EQ(pk_fault_set_handler(NULL, NULL), 0);
+}
+
+/* The default report: one paragraph and a backtrace, then SIGSEGV. */
+void test_fault_report(void)
+{
+	char *p = pkt_map(1, RW), out[4096];
+	int k = pkt_key(PK_DISABLE_ACCESS), fds[2], status;
+	size_t used = 0;
+	ssize_t n;
+	pid_t pid;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	CHECK_EQ(pk_key_set_name(k, "session-keys"), 0);
+	CHECK_EQ(pipe(fds), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit { unsigned long cur, max; } none = {0, 0};
+		syscall(SYS_setrlimit, 4 /* RLIMIT_CORE */, &none);
+		dup2(fds[1], 2);
+		/* No handler before ours (a sanitizer has one): then the
+		 * default action follows the report. */
+		signal(SIGSEGV, SIG_DFL);
+		CHECK_EQ(pk_fault_report(0), 0);
+		target = p + 64;
+		write_target(NULL);
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
+		used += (size_t)n;
+	out[used] = 0;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+		pkt_fail(__FILE__, __LINE__, "child status %#x, stderr: %s",
+			 status, out);
+	char want[64];
+	snprintf(want, sizeof(want), "write to %p stopped by key %d", p + 64, k);
+	if (!strstr(out, want) || !strstr(out, "\"session-keys\"") ||
+	    !strstr(out, "backtrace") || !strstr(out, "access disabled"))
+		pkt_fail(__FILE__, __LINE__, "report was: %s", out);
+}
+
+struct worker {
+	char *page;
+	int key, caught;
+};
+
+static void touch(void *arg)
+{
+	*(volatile char *)arg = 1;
+}
+
+static void *fault_loop(void *arg)
+{
+	struct worker *w = arg;
+	struct pk_fault f;
+
+	CHECK_EQ(pk_set(w->key, PK_DISABLE_ACCESS), 0);
+	for (int i = 0; i < 2000; i++) {
+		if (pk_try(touch, w->page + i % 100, &f) != -EFAULT)
+			continue;
+		if (f.key != w->key || f.addr != w->page + i % 100 ||
+		    f.tid != syscall(SYS_gettid))
+			pkt_fail(__FILE__, __LINE__, "wrong fault in thread");
+		if (pk_get(w->key) != PK_DISABLE_ACCESS)
+			pkt_fail(__FILE__, __LINE__, "rights lost");
+		w->caught++;
+	}
+	return NULL;
+}
+
+/* Two threads fault at once, each on its own key, each recovers. */
+void test_fault_two_threads(void)
+{
+	struct worker w[2];
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++) {
+		w[i].page = pkt_map(1, RW);
+		w[i].key = pkt_key(PK_DISABLE_ACCESS);
+		w[i].caught = 0;
+		CHECK_EQ(pk_mprotect(w[i].page, pkt_page(), RW, w[i].key), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, fault_loop, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(w[i].caught, 2000);
+}
+
+static int sig_key;
+static volatile int in_handler_rights = -100;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	in_handler_rights = pk_get(sig_key);
+	pk_set(sig_key, 0);
+}
+
+/*
+ * Signal handlers and rights, as documented: on hardware the handler
+ * runs with the kernel's rights (keys other than 0 access-disabled) and
+ * the thread's rights come back on return; on the emulation the handler
+ * runs with the thread's rights, and a change it makes stays.
+ */
+void test_signal_rights(void)
+{
+	char *p = pkt_map(1, RW);
+
+	sig_key = pkt_key(PK_DISABLE_WRITE);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, sig_key), 0);
+	CHECK(signal(SIGUSR1, on_usr1) != SIG_ERR);
+	CHECK_EQ(raise(SIGUSR1), 0);
+	if (pkt_exact()) {
+		CHECK_EQ(in_handler_rights, PK_DISABLE_ACCESS);
+		CHECK_EQ(pk_get(sig_key), PK_DISABLE_WRITE);
+		EXPECT_FAULT(p, W, sig_key);
+	} else {
+		CHECK_EQ(in_handler_rights, PK_DISABLE_WRITE);
+		CHECK_EQ(pk_get(sig_key), 0);
+		EXPECT_OK(p, W);
+	}
+}
