@@ -168,14 +168,19 @@ static void report(const struct pk_fault *f)
 {
 	char text[512];
 	void *frames[32];
-	int n, len = pk_fault_format(f, text, sizeof(text));
+	int n, first, len = pk_fault_format(f, text, sizeof(text));
 
 	if (len >= (int)sizeof(text))
 		len = sizeof(text) - 1;
 	(void)!write(STDERR_FILENO, text, (size_t)len);
 	n = backtrace(frames, 32);
+	/* Start at the faulting instruction: skip this handler's frames. */
+	for (first = 0; first < n && frames[first] != f->ip; first++)
+		;
+	if (first == n)
+		first = 0;
 	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
-	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	backtrace_symbols_fd(frames + first, n - first, STDERR_FILENO);
 }
 
 /*
