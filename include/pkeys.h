@@ -67,10 +67,11 @@ PK_API const char *pk_backend_reason(void);
 
 /*
  * Allocate a key.  flags must be 0.  rights (PK_DISABLE_* bits) become
- * the calling thread's rights for the key.  Threads that already exist
- * keep what they hold for that key number, as on hardware: access
- * disabled unless they changed it before the key was last freed.
- * Threads created later inherit their creator's rights.
+ * the key's initial rights: every thread of the process, existing or
+ * created later, holds them until it changes them (rights a thread held
+ * for the same key number before it was freed are forgotten).  New
+ * threads inherit their creator's rights.  The emulation has 1023 keys;
+ * the hardware backend, the keys the kernel gives (at most 15).
  * Returns the key (>= 1), -EINVAL for unknown flags or rights, -ENOSPC
  * when no key is left, -ENOMEM when the emulation cannot record the
  * thread's rights.
@@ -113,14 +114,54 @@ PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
  * protection the mapping never allowed, such as PROT_WRITE on a shared
  * read-only file mapping, which pk_mprotect accepted while the key was
  * closed).
- * Hardware backend: one RDPKRU/WRPKRU pair, async-signal-safe.
+ * Async-signal-safe on both backends.  Hardware backend: RDPKRU and
+ * WRPKRU, no system call (a thread's first call also makes its record).
  * Emulation: may change the protection of the key's pages (one mprotect
- * per range) and takes a process-wide lock: not async-signal-safe.
+ * per range) under a process-wide lock taken with signals blocked.
  */
 PK_API int pk_set(int key, unsigned rights);
 
 /* The calling thread's rights for key (PK_DISABLE_* bits), or -EINVAL. */
 PK_API int pk_get(int key);
+
+/*
+ * Set key's rights in every thread of the process, before returning;
+ * threads created later inherit them from their creators, and threads
+ * the library has not seen yet start with them.  Returns 0, -EINVAL as
+ * pk_set, -ENOMEM, or on the hardware backend -EAGAIN when a thread
+ * blocks the library's sync signal (SIGRTMAX-3) for a second: then no
+ * thread's rights changed.  Cost: emulation, one pass over the thread
+ * records and one mprotect per range of the key if the union of rights
+ * changes; hardware, a signal to every other thread and a wait for each
+ * to rebuild its PKRU (tens of microseconds for a few threads).
+ */
+PK_API int pk_set_all(int key, unsigned rights);
+
+/*
+ * Domains: several keys' rights set in one step (one WRPKRU on the
+ * hardware backend), and put back in one step.  Enter fills *saved with
+ * what to restore; leave restores it.  Nest them and leave in reverse
+ * order.  While a thread is inside a domain, pk_key_free of its keys
+ * is -EBUSY.  Both are async-signal-safe.  Returns 0, or -EINVAL (n
+ * outside 1..PK_DOMAIN_MAX, a key not allocated, bad rights, a saved
+ * state that was not entered), -EBUSY (255 nested domains on one key).
+ */
+#define PK_DOMAIN_MAX 16
+
+struct pk_domain_entry {
+	int key;
+	unsigned rights;
+};
+
+struct pk_domain_saved {
+	int n;
+	int keys[PK_DOMAIN_MAX];
+	unsigned char rights[PK_DOMAIN_MAX];
+};
+
+PK_API int pk_domain_enter(const struct pk_domain_entry *domain, int n,
+			   struct pk_domain_saved *saved);
+PK_API int pk_domain_leave(const struct pk_domain_saved *saved);
 
 /*
  * How many more keys pk_key_alloc can give now (>= 0).  On the hardware

@@ -12,12 +12,21 @@
 #include "internal.h"
 
 /* Bit k: key k was allocated through the library and not freed. */
-static uint32_t keys;
+static uint32_t keys[PK__KEYS / 32];
 
 int pk__key_allocated(int key)
 {
-	return key > 0 && key < PK__MAX_KEYS &&
-	       (__atomic_load_n(&keys, __ATOMIC_ACQUIRE) >> key & 1u);
+	return key > 0 && key < PK__KEYS &&
+	       (__atomic_load_n(&keys[key / 32], __ATOMIC_ACQUIRE) >> (key % 32) & 1u);
+}
+
+static void key_mark(int key, int on)
+{
+	if (on)
+		__atomic_or_fetch(&keys[key / 32], 1u << (key % 32), __ATOMIC_RELEASE);
+	else
+		__atomic_and_fetch(&keys[key / 32], ~(1u << (key % 32)),
+				   __ATOMIC_RELEASE);
 }
 
 /* Test hook: the nth protection call from now fails with err. */
@@ -65,19 +74,39 @@ static const struct pk__backend *ready(void)
 	return pk__init_status() ? NULL : pk__backend();
 }
 
+/*
+ * Every thread, existing or future, starts with a new key's initial
+ * rights: records forget what they held for a key number freed before,
+ * and the backend makes it so in every thread before this returns.
+ */
 int pk_key_alloc(unsigned flags, unsigned rights)
 {
 	const struct pk__backend *b = ready();
-	int key;
+	int key, rc;
 
 	if (!b)
 		return pk__init_status();
 	if (flags || (rights & ~PK__RIGHTS_MASK))
 		return -EINVAL;
 	pk__lock_take();
+	if (!pk__self_locked()) {
+		pk__lock_drop();
+		return -ENOMEM;
+	}
 	key = b->key_alloc(rights);
-	if (key > 0)
-		__atomic_or_fetch(&keys, 1u << key, __ATOMIC_RELEASE);
+	if (key > 0) {
+		key_mark(key, 1);
+		pk__init_rights[key] = (uint8_t)rights;
+		for (struct pk__thread *t = pk__threads; t; t = t->next)
+			t->rights[key] = PK__RIGHTS_UNSET;
+		pk__threads_recount();
+		rc = b->set_all(key);
+		if (rc) {
+			key_mark(key, 0);
+			b->key_free(key);
+			key = rc;
+		}
+	}
 	pk__lock_drop();
 	return key;
 }
@@ -92,10 +121,57 @@ int pk_key_free(int key)
 	pk__lock_take();
 	if (!pk__key_allocated(key))
 		rc = -EINVAL;
-	else if (pk__reg_key_in_use(key))
+	else if (pk__reg_key_in_use(key) ||
+		 __atomic_load_n(&pk__domain_users[key], __ATOMIC_RELAXED))
 		rc = -EBUSY;
 	else if ((rc = b->key_free(key)) == 0)
-		__atomic_and_fetch(&keys, ~(1u << key), __ATOMIC_RELEASE);
+		key_mark(key, 0);
+	pk__lock_drop();
+	return rc;
+}
+
+/*
+ * Every thread's rights for key, changed before this returns.  The old
+ * rights are kept so that a failure puts every record back.
+ */
+int pk_set_all(int key, unsigned rights)
+{
+	const struct pk__backend *b = ready();
+	uint8_t *old, old_init;
+	int i, n, rc;
+
+	if (!b)
+		return pk__init_status();
+	if (rights & ~PK__RIGHTS_MASK)
+		return -EINVAL;
+	if (key == PK_KEY_DEFAULT)
+		return rights ? -EINVAL : 0;
+	pk__lock_take();
+	if (!pk__key_allocated(key)) {
+		pk__lock_drop();
+		return -EINVAL;
+	}
+	old = pk__arena_scratch((size_t)pk__threads_n + 1);
+	if (!old) {
+		pk__lock_drop();
+		return -ENOMEM;
+	}
+	n = 0;
+	for (struct pk__thread *t = pk__threads; t; t = t->next) {
+		old[n++] = t->rights[key];
+		t->rights[key] = (uint8_t)rights;
+	}
+	old_init = pk__init_rights[key];
+	pk__init_rights[key] = (uint8_t)rights;
+	pk__threads_recount();
+	rc = b->set_all(key);
+	if (rc) {
+		i = 0;
+		for (struct pk__thread *t = pk__threads; t; t = t->next)
+			t->rights[key] = old[i++];
+		pk__init_rights[key] = old_init;
+		b->set_all(key);
+	}
 	pk__lock_drop();
 	return rc;
 }

@@ -54,3 +54,22 @@ void pk__arena_bounds(uintptr_t *start, uintptr_t *end)
 	*start = base;
 	*end = base ? base + ARENA_BYTES : 0;
 }
+
+/*
+ * Scratch space for one call's bookkeeping, reused by the next call
+ * (pk__lock held): grows, never shrinks.
+ */
+void *pk__arena_scratch(size_t bytes)
+{
+	static void *scratch;
+	static size_t have;
+
+	if (bytes > have) {
+		void *p = pk__arena_alloc(bytes * 2);
+		if (!p)
+			return NULL;
+		scratch = p;
+		have = bytes * 2;
+	}
+	return scratch;
+}

@@ -57,12 +57,26 @@ struct pk__backend {
 
 	/*
 	 * Set / read the calling thread's rights for key.  set returns 0 or
-	 * -errno with the rights unchanged; get returns the rights.  The
-	 * hardware backend does both without locks or system calls
-	 * (async-signal-safe); the emulation takes pk__lock in set.
+	 * -errno with the rights unchanged; get returns the rights.  Both
+	 * are async-signal-safe: the hardware backend uses no lock and no
+	 * system call, the emulation takes pk__lock with signals blocked.
+	 * set_many sets n (at most PK_DOMAIN_MAX) keys in one step, all or
+	 * nothing: one WRPKRU on hardware.
 	 */
 	int (*set)(int key, unsigned rights);
+	int (*set_many)(const int *keys, const unsigned *rights, int n);
 	int (*get)(int key);
+
+	/*
+	 * Every thread's record (and the key's initial rights) now says
+	 * what each thread holds for key: make it so for all threads before
+	 * returning.  pk__lock held.  Returns 0 or -errno; the core undoes
+	 * the records on failure and calls it again.
+	 */
+	int (*set_all)(int key);
+
+	/* A thread left (exit, or fork's child).  pk__lock held. */
+	void (*threads_changed)(void);
 
 	/* Keys pk_key_alloc can still give.  pk__lock held. */
 	int (*available)(void);
@@ -88,27 +102,8 @@ struct pk__backend {
 	int (*frame_rights)(const void *uc, uint32_t *raw);
 	void (*restore_rights)(uint32_t raw);
 
-	/*
-	 * Thread hooks; NULL when the backend has no per-thread state
-	 * (hardware: the CPU copies PKRU into new threads itself).  The
-	 * calling thread's state is pk__thread_state.  thread_prepare runs
-	 * in the creating thread and stores in *state what the new thread
-	 * starts with (NULL: nothing, default rights); it returns 0 or
-	 * -errno, and pthread_create fails with that error.  thread_exit
-	 * runs when a thread with a state exits, or when one prepared for a
-	 * thread could not be used because creation failed.
-	 */
-	int (*thread_prepare)(void **state);
-	void (*thread_exit)(void *state);
-
-	/*
-	 * Around fork(2), pk__lock held: fork_prepare in the parent before
-	 * the fork, fork_child in the child, where only the forking thread
-	 * is left.  Other libraries' fork handlers may call into the
-	 * library in between (in the child, before fork_child runs).
-	 */
-	void (*fork_prepare)(void);
-	void (*fork_child)(void);
+	/* Called once after probe succeeded, before any other call. */
+	int (*init)(void);
 };
 
 extern const struct pk__backend pk__backend_x86_pku;

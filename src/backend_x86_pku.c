@@ -77,14 +77,64 @@ static int protect(void *addr, size_t len, int prot, int key)
 	return pk__sys_pkey_mprotect(addr, len, prot, key) ? -errno : 0;
 }
 
+/* PKRU bits of the keys the library owns; others are left alone. */
+static uint32_t owned_mask(void)
+{
+	uint32_t mask = 0;
+
+	for (int k = 1; k < PK__MAX_KEYS; k++)
+		if (pk__key_allocated(k))
+			mask |= 3u << (2 * k);
+	return mask;
+}
+
+/* The PKRU a thread's record asks for, from the one it has now. */
+static uint32_t pkru_for(const struct pk__thread *t, uint32_t now)
+{
+	uint32_t mask = owned_mask(), pkru = now & ~mask;
+
+	for (int k = 1; k < PK__MAX_KEYS; k++)
+		if (mask & (3u << (2 * k)))
+			pkru |= pk__rights_of(t, k) << (2 * k);
+	return pkru;
+}
+
+/*
+ * Make PKRU what the record says.  Another thread's sync may rebuild
+ * PKRU between the computation and the WRPKRU (it bumps sync_seq):
+ * then compute again, so a stale value never stays.
+ */
+static void load(struct pk__thread *t)
+{
+	unsigned seq;
+
+	do {
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		pk__wrpkru(pkru_for(t, pk__rdpkru()));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
+}
+
+static int set_many(const int *keys, const unsigned *rights, int n)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	if (!t) {
+		pk__lock_take();
+		t = pk__self_locked();
+		pk__lock_drop();
+		if (!t)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
+				 __ATOMIC_RELAXED);
+	load(t);
+	return 0;
+}
+
 static int set(int key, unsigned rights)
 {
-	uint32_t pkru = pk__rdpkru();
-
-	pkru &= ~(3u << (2 * key));
-	pkru |= rights << (2 * key);
-	pk__wrpkru(pkru);
-	return 0;
+	return set_many(&key, &rights, 1);
 }
 
 static int get(int key)
@@ -144,6 +194,58 @@ static int frame_pkru(const void *uc, uint32_t *pkru)
 	return 0;
 }
 
+/* Write PKRU into the signal frame, for the kernel to load on return. */
+static void frame_set_pkru(void *uc, uint32_t pkru)
+{
+	ucontext_t *u = uc;
+	unsigned char *fp;
+	unsigned a, b, c, d;
+	uint64_t bv;
+
+	if (!u || !u->uc_mcontext.fpregs)
+		return;
+	fp = (unsigned char *)u->uc_mcontext.fpregs;
+	__cpuid_count(0xd, 9, a, b, c, d);
+	memcpy(fp + b, &pkru, 4);
+	memcpy(&bv, fp + 512, 8);
+	bv |= 1u << 9;
+	memcpy(fp + 512, &bv, 8);
+}
+
+/* In the sync signal's handler: rebuild this thread's PKRU. */
+static void rebuild(void *uc)
+{
+	struct pk__thread *t = pk__thread_state;
+	uint32_t now;
+
+	if (frame_pkru(uc, &now))
+		return;
+	frame_set_pkru(uc, pkru_for(t, now));
+	if (t)
+		__atomic_add_fetch(&t->sync_seq, 1, __ATOMIC_RELEASE);
+}
+
+static int init(void)
+{
+	return pk__x86_sync_init(rebuild);
+}
+
+static int set_all(int key)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	(void)key;
+	if (t)
+		load(t);
+	else
+		pk__wrpkru(pkru_for(NULL, pk__rdpkru()));
+	return pk__x86_sync_all();
+}
+
+static void threads_changed(void)
+{
+}
+
 static int frame_rights(const void *uc, uint32_t *raw)
 {
 	return frame_pkru(uc, raw);
@@ -184,6 +286,10 @@ static int protect(void *a, size_t l, int p, int k)
 	return -EOPNOTSUPP;
 }
 static int set(int key, unsigned rights) { (void)key; (void)rights; return -EOPNOTSUPP; }
+static int set_many(const int *k, const unsigned *r, int n) { (void)k; (void)r; (void)n; return -EOPNOTSUPP; }
+static int set_all(int key) { (void)key; return -EOPNOTSUPP; }
+static void threads_changed(void) {}
+static int init(void) { return -EOPNOTSUPP; }
 static int get(int key) { (void)key; return -EOPNOTSUPP; }
 static int available(void) { return 0; }
 static int fault_key(const siginfo_t *i, const void *u, int x, unsigned *r)
@@ -205,9 +311,13 @@ const struct pk__backend pk__backend_x86_pku = {
 	.key_free = key_free,
 	.protect = protect,
 	.set = set,
+	.set_many = set_many,
 	.get = get,
 	.available = available,
 	.fault_key = fault_key,
+	.set_all = set_all,
+	.threads_changed = threads_changed,
+	.init = init,
 #if defined(__x86_64__) && defined(SYS_pkey_alloc)
 	.frame_rights = frame_rights,
 	.restore_rights = restore_rights,

@@ -20,7 +20,7 @@
 #include "internal.h"
 
 /* Key names, read in signal handlers without a lock: writes keep a NUL. */
-static char names[PK__MAX_KEYS][32];
+static char names[PK__KEYS][32];
 
 int pk_key_set_name(int key, const char *name)
 {

@@ -12,7 +12,10 @@
 #include "backend.h"
 #include "pkeys.h"
 
+/* Hardware keys (x86 PKRU names 16); the emulation has PK__KEYS. */
 #define PK__MAX_KEYS 16
+#define PK__KEYS 1024
+#define PK__RIGHTS_UNSET 0xffu
 #define PK__RIGHTS_MASK (PK_DISABLE_ACCESS | PK_DISABLE_WRITE)
 #define PK__PROT_MASK (PROT_READ | PROT_WRITE | PROT_EXEC)
 
@@ -45,6 +48,7 @@ int pk__key_allocated(int key);
  * the program's (pk__lock held).  Page-granular, never freed.
  */
 void *pk__arena_alloc(size_t bytes);
+void *pk__arena_scratch(size_t bytes);
 /* Where the reservation lies; both 0 before the first allocation. */
 void pk__arena_bounds(uintptr_t *start, uintptr_t *end);
 
@@ -90,7 +94,7 @@ struct pk__range *pk__reg_lower(uintptr_t addr);
 const struct pk__range *pk__reg_find(uintptr_t addr);
 int pk__reg_overlaps(uintptr_t start, uintptr_t end);
 int pk__reg_key_in_use(int key);
-extern struct pk__range *pk__reg_by_key[PK__MAX_KEYS];
+extern struct pk__range *pk__reg_by_key[PK__KEYS];
 extern size_t pk__reg_n, pk__reg_persist_n;
 
 static inline int pk__reg_empty(void)
@@ -152,17 +156,49 @@ void pk__unmapped(uintptr_t start, uintptr_t end);
 		next_##name = (type)dlsym(RTLD_NEXT, #name)
 
 /*
- * thread_create.c: the calling thread's backend state (NULL until the
- * backend gives it one), adopting a state for a thread the library did
- * not create, and creating a thread that inherits the caller's rights.
+ * threads.c: the library's record of each thread's rights (see there).
+ * rights[k] is PK__RIGHTS_UNSET while the thread holds key k's initial
+ * rights.  All calls need pk__lock, except reading one's own record.
  */
-extern __thread void *pk__thread_state __attribute__((tls_model("initial-exec")));
-void pk__thread_adopt(void *state);
+struct pk__thread {
+	struct pk__thread *prev, *next;
+	int tid;		/* 0 until the thread runs */
+	unsigned sync_seq;	/* bumped when another thread rebuilt PKRU */
+	uint8_t rights[PK__KEYS];
+	uint8_t domain_refs[PK__KEYS]; /* domains entered and not left */
+};
+extern uint8_t pk__init_rights[PK__KEYS];
+extern struct pk__thread *pk__threads;
+extern int pk__threads_n, pk__threads_unknown;
+/* Per key: domains entered and not left, over all threads. */
+extern unsigned pk__domain_users[PK__KEYS];
+unsigned pk__rights_of(const struct pk__thread *t, int key);
+struct pk__thread *pk__self_locked(void);
+struct pk__thread *pk__thread_for_child(void);
+void pk__thread_gone(struct pk__thread *t);
+int pk__count_tasks(void);
+void pk__threads_recount(void);
+void pk__threads_fork_prepare(void);
+void pk__threads_fork_child(void);
+
+/*
+ * thread_create.c: the calling thread's record (NULL until it has one),
+ * adopting a record for a thread the library did not create, and
+ * creating a thread that inherits the caller's rights.
+ */
+extern __thread struct pk__thread *pk__thread_state
+	__attribute__((tls_model("initial-exec")));
+void pk__thread_adopt(struct pk__thread *t);
 typedef int (*pk__pthread_create_fn)(pthread_t *, const pthread_attr_t *,
 				     void *(*)(void *), void *);
 int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		      const pthread_attr_t *attr, void *(*fn)(void *),
 		      void *arg);
+
+/* x86_sync.c: rebuild every other thread's PKRU (hardware backend). */
+int pk__x86_sync_init(void (*rebuild)(void *uc));
+int pk__x86_sync_all(void);
+int pk__x86_sync_signal(void);
 
 /*
  * Raw protection system calls: never interposed.  Every protection

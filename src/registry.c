@@ -30,7 +30,7 @@ static size_t scratch_bytes;
 
 size_t pk__reg_n;
 size_t pk__reg_persist_n;
-struct pk__range *pk__reg_by_key[PK__MAX_KEYS];
+struct pk__range *pk__reg_by_key[PK__KEYS];
 
 int pk__reg_reserve(size_t extra)
 {

@@ -3,6 +3,7 @@
  * cached.  PKEYS_BACKEND=hw|emu|auto overrides the automatic choice.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,44 +30,66 @@ static int la57;
  * wait for the lock this thread already holds.
  */
 static __thread int fork_holds_lock;
+/* The signal mask to restore when this thread drops pk__lock. */
+static __thread sigset_t lock_saved_mask;
 
 int pk__in_fork(void)
 {
 	return fork_holds_lock;
 }
 
+/*
+ * Signals are blocked while the lock is held, so a signal handler that
+ * calls the library never finds its own thread holding it: that makes
+ * every call async-signal-safe.  Synchronous faults stay deliverable,
+ * and so does the hardware backend's sync signal, which a thread waiting
+ * here must answer for the thread holding the lock to go on.
+ */
 void pk__lock_take(void)
 {
-	if (!fork_holds_lock)
-		pthread_mutex_lock(&pk__lock);
+	sigset_t all;
+
+	if (fork_holds_lock)
+		return;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	if (chosen == &pk__backend_x86_pku)
+		sigdelset(&all, pk__x86_sync_signal());
+	pthread_sigmask(SIG_BLOCK, &all, &lock_saved_mask);
+	pthread_mutex_lock(&pk__lock);
 }
 
 void pk__lock_drop(void)
 {
-	if (!fork_holds_lock)
-		pthread_mutex_unlock(&pk__lock);
+	if (fork_holds_lock)
+		return;
+	pthread_mutex_unlock(&pk__lock);
+	pthread_sigmask(SIG_SETMASK, &lock_saved_mask, NULL);
 }
 
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&pk__lock);
+	pk__lock_take();
 	fork_holds_lock = 1;
-	if (chosen && chosen->fork_prepare)
-		chosen->fork_prepare();
+	pk__threads_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	fork_holds_lock = 0;
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 }
 
 static void fork_child(void)
 {
-	if (chosen && chosen->fork_child)
-		chosen->fork_child();
+	pk__threads_fork_child();
+	if (chosen)
+		chosen->threads_changed();
 	fork_holds_lock = 0;
-	pthread_mutex_unlock(&pk__lock);
+	pk__lock_drop();
 }
 
 static void choose_once(void);
@@ -74,6 +97,9 @@ static void choose_once(void);
 static void choose(void)
 {
 	choose_once();
+	/* Every thread alive now is one the library has no record of. */
+	if (chosen)
+		pk__threads_unknown = pk__count_tasks() > 0 ? pk__count_tasks() : 1;
 	__atomic_store_n(&chosen_done, 1, __ATOMIC_RELEASE);
 }
 
@@ -96,6 +122,8 @@ static void choose_once(void)
 	}
 	if (!env || !*env || strcmp(env, "emu") != 0) {
 		rc = pk__backend_x86_pku.probe(why, sizeof(why));
+		if (rc == 0)
+			rc = pk__backend_x86_pku.init();
 		if (rc == 0) {
 			chosen = &pk__backend_x86_pku;
 			snprintf(reason, sizeof(reason), "%s%s", why,
@@ -113,6 +141,8 @@ static void choose_once(void)
 	}
 	pk__backend_emu.probe(reason, sizeof(reason));
 	chosen = &pk__backend_emu;
+	if (pk__backend_emu.init)
+		pk__backend_emu.init();
 	if (env && strcmp(env, "emu") == 0)
 		snprintf(reason, sizeof(reason), "PKEYS_BACKEND=emu");
 	else

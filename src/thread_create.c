@@ -15,11 +15,15 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-__thread void *pk__thread_state __attribute__((tls_model("initial-exec")));
+__thread struct pk__thread *pk__thread_state
+	__attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -27,29 +31,33 @@ static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 struct start {
 	void *(*fn)(void *);
 	void *arg;
-	void *state;
+	struct pk__thread *record;
+	sigset_t mask;
 };
 
 /*
  * The key's value is the start record of a thread created here, or the
- * state of a thread adopted later, tagged with bit 0 (records are
+ * record of a thread adopted later, tagged with bit 0 (records are
  * aligned, so the bit is free).
  */
 static void thread_exit(void *value)
 {
 	const struct pk__backend *b = pk__backend_peek();
 	uintptr_t v = (uintptr_t)value;
-	void *state;
+	struct pk__thread *t;
 
 	if (v & 1) {
-		state = (void *)(v & ~(uintptr_t)1);
+		t = (void *)(v & ~(uintptr_t)1);
 	} else {
-		state = ((struct start *)value)->state;
+		t = ((struct start *)value)->record;
 		free(value);
 	}
+	pk__lock_take();
 	pk__thread_state = NULL;
-	if (b && b->thread_exit)
-		b->thread_exit(state);
+	pk__thread_gone(t);
+	if (b)
+		b->threads_changed();
+	pk__lock_drop();
 }
 
 static void make_exit_key(void)
@@ -57,22 +65,30 @@ static void make_exit_key(void)
 	pthread_key_create(&exit_key, thread_exit);
 }
 
-void pk__thread_adopt(void *state)
+void pk__thread_adopt(struct pk__thread *t)
 {
 	pthread_once(&exit_once, make_exit_key);
-	pk__thread_state = state;
-	pthread_setspecific(exit_key, (void *)((uintptr_t)state | 1));
+	pk__thread_state = t;
+	pthread_setspecific(exit_key, (void *)((uintptr_t)t | 1));
 }
 
 static void *trampoline(void *p)
 {
 	struct start *s = p;
 
-	pk__thread_state = s->state;
+	pk__thread_state = s->record;
+	s->record->tid = (int)syscall(SYS_gettid);
 	pthread_setspecific(exit_key, s);
+	/* Created under pk__lock, which blocks signals: unblock them. */
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &s->mask, NULL, _NSIG / 8);
 	return s->fn(s->arg);
 }
 
+/*
+ * The thread is created under pk__lock, so that a change of every
+ * thread's rights (pk_set_all) sees either none of it or its record:
+ * the child's PKRU and record are both copies of its creator's.
+ */
 int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		      const pthread_attr_t *attr, void *(*fn)(void *),
 		      void *arg)
@@ -81,24 +97,37 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 	struct start *s;
 	int rc;
 
-	if (!b || !b->thread_prepare)
+	if (!b)
 		return real(thread, attr, fn, arg);
 	pthread_once(&exit_once, make_exit_key);
 	s = malloc(sizeof(*s));
 	if (!s)
 		return EAGAIN;
-	rc = -b->thread_prepare(&s->state);
-	if (rc || !s->state) {
-		/* Nothing to hand over: the thread starts with default rights. */
-		free(s);
-		return rc ? rc : real(thread, attr, fn, arg);
-	}
 	s->fn = fn;
 	s->arg = arg;
+	pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
+	pk__lock_take();
+	/*
+	 * A thread started by a fork handler belongs to a runtime (a
+	 * sanitizer's helper), not to the program: it starts with the
+	 * initial rights and no record, so it holds no keys open.
+	 */
+	s->record = pk__in_fork() ? NULL : pk__thread_for_child();
+	if (!s->record && !pk__in_fork()) {
+		pk__lock_drop();
+		free(s);
+		return EAGAIN;
+	}
+	if (!s->record) {
+		pk__lock_drop();
+		free(s);
+		return real(thread, attr, fn, arg);
+	}
 	rc = real(thread, attr, trampoline, s);
 	if (rc) {
-		b->thread_exit(s->state);
+		pk__thread_gone(s->record);
 		free(s);
 	}
+	pk__lock_drop();
 	return rc;
 }

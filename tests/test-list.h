@@ -56,9 +56,9 @@ T(fault_two_threads, 60)
 T(signal_rights, 10)
 
 /* Features kept in their own files list their tests beside them. */
-#if __has_include("test-list-heap.h")
+#if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")
 #include "test-list-heap.h"
 #endif
-#if __has_include("test-list-compat.h")
+#if defined(PKTEST_FEATURE_COMPAT) && __has_include("test-list-compat.h")
 #include "test-list-compat.h"
 #endif

@@ -109,8 +109,10 @@ static void *early(void *arg)
 	(void)arg;
 	pthread_barrier_wait(&step); /* main allocates the key */
 	pthread_barrier_wait(&step);
-	/* A thread that existed before the key has it access-disabled. */
-	CHECK_EQ(pk_get(key), PK_DISABLE_ACCESS);
+	/* A thread that existed before the key has its initial rights. */
+	CHECK_EQ(pk_get(key), PK_DISABLE_WRITE);
+	EXPECT_OK(page, R);
+	EXPECT_FAULT(page, W, key);
 	return NULL;
 }
 
@@ -121,8 +123,11 @@ void test_thread_existing_default(void)
 	CHECK_EQ(pthread_barrier_init(&step, NULL, 2), 0);
 	CHECK_EQ(pthread_create(&t, NULL, early, NULL), 0);
 	pthread_barrier_wait(&step);
-	key = pkt_key(0);
-	CHECK_EQ(pk_get(key), 0);
+	key = pk_key_alloc(0, PK_DISABLE_WRITE);
+	CHECK(key > 0);
+	page = pkt_map(1, PROT_READ | PROT_WRITE);
+	CHECK_EQ(pk_mprotect(page, pkt_page(), PROT_READ | PROT_WRITE, key), 0);
+	CHECK_EQ(pk_get(key), PK_DISABLE_WRITE);
 	pthread_barrier_wait(&step);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 }

@@ -1,0 +1,81 @@
+/*
+ * Domains: a set of (key, rights) entered in one step and left by
+ * restoring what was there, in nested scopes.  On hardware entering a
+ * domain is one WRPKRU, whatever its size.  While a thread is inside a
+ * domain, its keys cannot be freed: pk_key_free says -EBUSY.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+unsigned pk__domain_users[PK__KEYS];
+
+static int valid(int key, unsigned rights)
+{
+	if (rights & ~PK__RIGHTS_MASK)
+		return 0;
+	return pk__key_allocated(key);
+}
+
+int pk_domain_enter(const struct pk_domain_entry *d, int n,
+		    struct pk_domain_saved *saved)
+{
+	const struct pk__backend *b;
+	int keys[PK_DOMAIN_MAX], i, rc;
+	unsigned rights[PK_DOMAIN_MAX];
+	struct pk__thread *t;
+
+	if (!d || !saved || n < 1 || n > PK_DOMAIN_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!valid(d[i].key, d[i].rights))
+			return -EINVAL;
+	b = pk__backend_peek();
+	if (!b)
+		return pk__init_status() ? pk__init_status() : -EINVAL;
+	t = pk__thread_state;
+	for (i = 0; i < n; i++) {
+		if (t && t->domain_refs[d[i].key] == 255)
+			return -EBUSY;
+		keys[i] = d[i].key;
+		rights[i] = d[i].rights;
+		saved->keys[i] = d[i].key;
+		saved->rights[i] = (unsigned char)b->get(d[i].key);
+	}
+	rc = b->set_many(keys, rights, n);
+	if (rc)
+		return rc;
+	saved->n = n;
+	t = pk__thread_state;
+	for (i = 0; i < n; i++) {
+		t->domain_refs[keys[i]]++;
+		__atomic_add_fetch(&pk__domain_users[keys[i]], 1, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+int pk_domain_leave(const struct pk_domain_saved *saved)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	struct pk__thread *t = pk__thread_state;
+	int keys[PK_DOMAIN_MAX], i, rc;
+	unsigned rights[PK_DOMAIN_MAX];
+
+	if (!saved || saved->n < 1 || saved->n > PK_DOMAIN_MAX || !b || !t)
+		return -EINVAL;
+	for (i = 0; i < saved->n; i++) {
+		if (!pk__key_allocated(saved->keys[i]) ||
+		    !t->domain_refs[saved->keys[i]])
+			return -EINVAL;
+		keys[i] = saved->keys[i];
+		rights[i] = saved->rights[i];
+	}
+	rc = b->set_many(keys, rights, saved->n);
+	if (rc)
+		return rc;
+	for (i = 0; i < saved->n; i++) {
+		t->domain_refs[keys[i]]--;
+		__atomic_sub_fetch(&pk__domain_users[keys[i]], 1, __ATOMIC_RELAXED);
+	}
+	return 0;
+}

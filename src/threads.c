@@ -1,0 +1,191 @@
+/*
+ * Per-thread rights, kept by the library for every thread it knows.
+ *
+ * A thread's rights for a key are what it set (pk_set, a domain, or
+ * pk_set_all), what it inherited from its creator, or else the key's
+ * initial rights (pk_key_alloc's argument): every thread, existing or
+ * future, gets a new key's initial rights.  The emulation enforces these
+ * records directly; the hardware backend keeps PKRU equal to them and
+ * rebuilds PKRU from them when another thread changes them (sync.c).
+ *
+ * Records come from the arena and live on one list under pk__lock.
+ * Threads the library did not create and that never called it have no
+ * record: they hold the initial rights.  Their number is estimated from
+ * /proc/self/task (pk__threads_unknown), so the emulation can count
+ * their rights in the union it applies to pages.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint8_t pk__init_rights[PK__KEYS];
+struct pk__thread *pk__threads;
+int pk__threads_n, pk__threads_unknown;
+static struct pk__thread *spare;
+
+/* pk__lock held. */
+static struct pk__thread *record_new(void)
+{
+	struct pk__thread *t;
+
+	if (!spare) {
+		size_t n = 16;
+		t = pk__arena_alloc(n * sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < n; i++) {
+			t[i].next = spare;
+			spare = &t[i];
+		}
+	}
+	t = spare;
+	spare = t->next;
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+static void link_thread(struct pk__thread *t)
+{
+	t->prev = NULL;
+	t->next = pk__threads;
+	if (pk__threads)
+		pk__threads->prev = t;
+	pk__threads = t;
+	pk__threads_n++;
+}
+
+static void unlink_thread(struct pk__thread *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		pk__threads = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pk__threads_n--;
+}
+
+unsigned pk__rights_of(const struct pk__thread *t, int key)
+{
+	unsigned r = t ? t->rights[key] : PK__RIGHTS_UNSET;
+
+	return r == PK__RIGHTS_UNSET ? pk__init_rights[key] : r;
+}
+
+/* The calling thread's record, made on first use.  pk__lock held. */
+struct pk__thread *pk__self_locked(void)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	if (t)
+		return t;
+	t = record_new();
+	if (!t)
+		return NULL;
+	memset(t->rights, PK__RIGHTS_UNSET, sizeof(t->rights));
+	t->tid = (int)syscall(SYS_gettid);
+	link_thread(t);
+	if (pk__threads_unknown > 0)
+		pk__threads_unknown--; /* it was one of the unknown */
+	pk__thread_adopt(t);
+	return t;
+}
+
+/*
+ * A record for a thread about to be created, inheriting the creator's
+ * rights (as the CPU copies PKRU into a new thread).  pk__lock held.
+ */
+struct pk__thread *pk__thread_for_child(void)
+{
+	struct pk__thread *from = pk__thread_state, *t = record_new();
+
+	if (!t)
+		return NULL;
+	if (from)
+		memcpy(t->rights, from->rights, sizeof(t->rights));
+	else
+		memset(t->rights, PK__RIGHTS_UNSET, sizeof(t->rights));
+	link_thread(t);
+	return t;
+}
+
+/* A thread exits, or was never created.  pk__lock held. */
+void pk__thread_gone(struct pk__thread *t)
+{
+	unlink_thread(t);
+	for (int k = 1; k < PK__KEYS; k++)
+		if (t->domain_refs[k])
+			__atomic_sub_fetch(&pk__domain_users[k], t->domain_refs[k],
+					   __ATOMIC_RELAXED);
+	t->next = spare;
+	spare = t;
+}
+
+/* Threads in the process now, from /proc/self/task; -1 if unreadable. */
+int pk__count_tasks(void)
+{
+	char buf[4096];
+	long n;
+	int fd, count = 0;
+
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			if (d->name[0] != '.')
+				count++;
+			off += d->reclen;
+		}
+	}
+	close(fd);
+	return count;
+}
+
+void pk__threads_recount(void)
+{
+	int tasks = pk__count_tasks();
+	int known = 0;
+
+	if (tasks < 0)
+		return;
+	for (struct pk__thread *t = pk__threads; t; t = t->next)
+		known += t->tid != 0;
+	pk__threads_unknown = tasks > known ? tasks - known : 0;
+}
+
+/* The threads that existed at fork; records made later are the child's. */
+static struct pk__thread *at_fork;
+
+void pk__threads_fork_prepare(void)
+{
+	at_fork = pk__threads;
+}
+
+/* In the child: only the forking thread is left.  pk__lock held. */
+void pk__threads_fork_child(void)
+{
+	struct pk__thread *t, *next, *self = pk__thread_state;
+
+	for (t = at_fork; t; t = next) {
+		next = t->next;
+		if (t != self)
+			pk__thread_gone(t);
+	}
+	if (self)
+		self->tid = (int)syscall(SYS_gettid);
+	pk__threads_unknown = 0;
+}

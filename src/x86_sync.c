@@ -1,0 +1,139 @@
+/*
+ * Reaching every thread: the hardware backend keeps each thread's PKRU
+ * equal to its rights record, and only the thread itself can write its
+ * PKRU.  When the records of other threads change (pk_set_all, a new
+ * key's initial rights), each thread is sent a signal whose handler
+ * rebuilds its PKRU, and the caller waits until every thread has.
+ *
+ * The handler cannot simply execute WRPKRU: the kernel restores PKRU
+ * from the signal frame on return.  It writes the new value into the
+ * frame's XSAVE image instead.  Threads are found in /proc/self/task, so
+ * threads the library did not create are reached too.  A thread that
+ * blocks the signal cannot be reached: the call fails with -EAGAIN
+ * after a second, and says so in its man page.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct target {
+	int tid;
+	int done;
+};
+
+static struct target *targets;
+static size_t targets_n, targets_cap;
+static int sync_signal;
+static void (*rebuild)(void *uc);
+
+static void on_sync(int sig, siginfo_t *info, void *uc)
+{
+	int tid = (int)syscall(SYS_gettid), saved = errno;
+
+	(void)sig;
+	(void)info;
+	rebuild(uc);
+	for (size_t i = 0; i < __atomic_load_n(&targets_n, __ATOMIC_ACQUIRE); i++)
+		if (targets[i].tid == tid)
+			__atomic_store_n(&targets[i].done, 1, __ATOMIC_RELEASE);
+	errno = saved;
+}
+
+int pk__x86_sync_init(void (*fn)(void *uc))
+{
+	struct sigaction sa;
+
+	/* Realtime signals are queued and not used by libc's top ones. */
+	sync_signal = SIGRTMAX - 3;
+	rebuild = fn;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sync;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	return sigaction(sync_signal, &sa, NULL) ? -errno : 0;
+}
+
+int pk__x86_sync_signal(void)
+{
+	return sync_signal;
+}
+
+static int push(int tid)
+{
+	if (targets_n == targets_cap) {
+		size_t ncap = targets_cap ? targets_cap * 2 : 512;
+		struct target *t = pk__arena_alloc(ncap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		if (targets_n)
+			memcpy(t, targets, targets_n * sizeof(*t));
+		targets = t;
+		targets_cap = ncap;
+	}
+	targets[targets_n++] = (struct target){tid, 0};
+	return 0;
+}
+
+/* pk__lock held (so no other round runs). */
+int pk__x86_sync_all(void)
+{
+	int self = (int)syscall(SYS_gettid), pid = getpid(), fd, rc = 0;
+	char buf[4096];
+	long n;
+	struct timespec pause = {0, 20000};
+
+	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n && rc == 0;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			int tid = 0;
+			for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
+				tid = tid * 10 + (*c - '0');
+			if (tid > 0 && tid != self)
+				rc = push(tid);
+			off += d->reclen;
+		}
+	close(fd);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < targets_n; i++)
+		if (syscall(SYS_tgkill, pid, targets[i].tid, sync_signal))
+			targets[i].done = 1; /* gone already */
+	for (int round = 0;; round++) {
+		size_t left = 0;
+		for (size_t i = 0; i < targets_n; i++) {
+			if (__atomic_load_n(&targets[i].done, __ATOMIC_ACQUIRE))
+				continue;
+			/* A thread that exited never answers. */
+			if (round % 64 == 63 &&
+			    syscall(SYS_tgkill, pid, targets[i].tid, 0)) {
+				targets[i].done = 1;
+				continue;
+			}
+			left++;
+		}
+		if (!left)
+			break;
+		if (round > 50000)
+			return -EAGAIN;
+		nanosleep(&pause, NULL);
+	}
+	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
+	return 0;
+}
