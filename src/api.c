@@ -96,9 +96,11 @@ int pk_key_alloc(unsigned flags, unsigned rights)
 	key = b->key_alloc(rights);
 	if (key > 0) {
 		key_mark(key, 1);
-		pk__init_rights[key] = (uint8_t)rights;
+		__atomic_store_n(&pk__init_rights[key], (uint8_t)rights,
+				 __ATOMIC_RELAXED);
 		for (struct pk__thread *t = pk__threads; t; t = t->next)
-			t->rights[key] = PK__RIGHTS_UNSET;
+			__atomic_store_n(&t->rights[key], PK__RIGHTS_UNSET,
+					 __ATOMIC_RELAXED);
 		pk__threads_recount();
 		rc = b->set_all(key);
 		if (rc) {
@@ -159,17 +161,21 @@ int pk_set_all(int key, unsigned rights)
 	n = 0;
 	for (struct pk__thread *t = pk__threads; t; t = t->next) {
 		old[n++] = t->rights[key];
-		t->rights[key] = (uint8_t)rights;
+		__atomic_store_n(&t->rights[key], (uint8_t)rights,
+				 __ATOMIC_RELAXED);
 	}
 	old_init = pk__init_rights[key];
-	pk__init_rights[key] = (uint8_t)rights;
+	__atomic_store_n(&pk__init_rights[key], (uint8_t)rights,
+			 __ATOMIC_RELAXED);
 	pk__threads_recount();
 	rc = b->set_all(key);
 	if (rc) {
 		i = 0;
 		for (struct pk__thread *t = pk__threads; t; t = t->next)
-			t->rights[key] = old[i++];
-		pk__init_rights[key] = old_init;
+			__atomic_store_n(&t->rights[key], old[i++],
+					 __ATOMIC_RELAXED);
+		__atomic_store_n(&pk__init_rights[key], old_init,
+				 __ATOMIC_RELAXED);
 		b->set_all(key);
 	}
 	pk__lock_drop();

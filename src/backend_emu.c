@@ -134,13 +134,15 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 	}
 	for (i = 0; i < n; i++) {
 		old[i] = t->rights[keys[i]];
-		t->rights[keys[i]] = (uint8_t)rights[i];
+		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
+				 __ATOMIC_RELAXED);
 	}
 	for (i = 0; i < n && rc == 0; i++)
 		rc = apply(keys[i]);
 	if (rc) {
 		for (i = n - 1; i >= 0; i--)
-			t->rights[keys[i]] = old[i];
+			__atomic_store_n(&t->rights[keys[i]], old[i],
+					 __ATOMIC_RELAXED);
 		for (i = 0; i < n; i++)
 			apply(keys[i]);
 	}

@@ -70,11 +70,18 @@ static void unlink_thread(struct pk__thread *t)
 	pk__threads_n--;
 }
 
+/*
+ * A thread reads its own record without the lock while pk_set_all may
+ * write it under the lock: single bytes, accessed atomically.
+ */
 unsigned pk__rights_of(const struct pk__thread *t, int key)
 {
-	unsigned r = t ? t->rights[key] : PK__RIGHTS_UNSET;
+	unsigned r = t ? __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)
+		       : PK__RIGHTS_UNSET;
 
-	return r == PK__RIGHTS_UNSET ? pk__init_rights[key] : r;
+	return r == PK__RIGHTS_UNSET
+		       ? __atomic_load_n(&pk__init_rights[key], __ATOMIC_RELAXED)
+		       : r;
 }
 
 /* The calling thread's record, made on first use.  pk__lock held. */

@@ -54,6 +54,13 @@ T(fault_callback, 10)
 T(fault_report, 20)
 T(fault_two_threads, 60)
 T(signal_rights, 10)
+T(domain_nested, 10)
+T(domain_bad_args, 10)
+T(domain_thread_exit, 10)
+T(set_all_threads, 60)
+T(set_all_stress, 120)
+T(many_keys_model, 120)
+T(signal_safe_calls, 60)
 
 /* Features kept in their own files list their tests beside them. */
 #if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")

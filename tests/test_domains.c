@@ -1,0 +1,287 @@
+/*
+ * Rights that reach every thread (pk_set_all, initial rights), domains,
+ * many keys checked against a model, and calls from signal handlers.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pktest.h"
+
+#define RW (PROT_READ | PROT_WRITE)
+
+void test_domain_nested(void)
+{
+	int a = pkt_key(PK_DISABLE_ACCESS), b = pkt_key(PK_DISABLE_ACCESS);
+	int c = pkt_key(0);
+	char *p = pkt_map(3, RW);
+	size_t pg = pkt_page();
+	struct pk_domain_entry d1[] = {{a, 0}, {b, PK_DISABLE_WRITE}};
+	struct pk_domain_entry d2[] = {{b, 0}, {c, PK_DISABLE_ACCESS}};
+	struct pk_domain_saved s1, s2;
+
+	CHECK_EQ(pk_mprotect(p, pg, RW, a), 0);
+	CHECK_EQ(pk_mprotect(p + pg, pg, RW, b), 0);
+	CHECK_EQ(pk_mprotect(p + 2 * pg, pg, RW, c), 0);
+	CHECK_EQ(pk_domain_enter(d1, 2, &s1), 0);
+	CHECK_EQ(pk_get(a), 0);
+	CHECK_EQ(pk_get(b), PK_DISABLE_WRITE);
+	EXPECT_OK(p, W);
+	EXPECT_FAULT(p + pg, W, b);
+	CHECK_EQ(pk_domain_enter(d2, 2, &s2), 0);
+	CHECK_EQ(pk_get(a), 0);
+	CHECK_EQ(pk_get(b), 0);
+	CHECK_EQ(pk_get(c), PK_DISABLE_ACCESS);
+	EXPECT_OK(p + pg, W);
+	EXPECT_FAULT(p + 2 * pg, R, c);
+	/* Keys in use by a domain cannot be freed. */
+	CHECK_EQ(pk_key_free(c), -EBUSY);
+	CHECK_EQ(pk_domain_leave(&s2), 0);
+	CHECK_EQ(pk_get(b), PK_DISABLE_WRITE);
+	CHECK_EQ(pk_get(c), 0);
+	EXPECT_OK(p + 2 * pg, W);
+	CHECK_EQ(pk_domain_leave(&s1), 0);
+	CHECK_EQ(pk_get(a), PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_get(b), PK_DISABLE_ACCESS);
+	EXPECT_FAULT(p, R, a);
+	CHECK_EQ(pk_mprotect(p + 2 * pg, pg, RW, 0), 0);
+	CHECK_EQ(pk_key_free(c), 0);
+}
+
+void test_domain_bad_args(void)
+{
+	int a = pkt_key(PK_DISABLE_ACCESS), gone = pkt_key(0);
+	struct pk_domain_entry big[PK_DOMAIN_MAX + 1];
+	struct pk_domain_entry bad_rights[] = {{a, 0}, {a, 4}};
+	struct pk_domain_entry bad_key[] = {{a, 0}, {gone, 0}};
+	struct pk_domain_saved s, junk = {1, {a}, {0}};
+
+	CHECK_EQ(pk_key_free(gone), 0);
+	for (int i = 0; i <= PK_DOMAIN_MAX; i++)
+		big[i] = (struct pk_domain_entry){a, 0};
+	CHECK_EQ(pk_domain_enter(big, 0, &s), -EINVAL);
+	CHECK_EQ(pk_domain_enter(big, PK_DOMAIN_MAX + 1, &s), -EINVAL);
+	CHECK_EQ(pk_domain_enter(bad_rights, 2, &s), -EINVAL);
+	CHECK_EQ(pk_domain_enter(bad_key, 2, &s), -EINVAL);
+	CHECK_EQ(pk_domain_enter(NULL, 1, &s), -EINVAL);
+	CHECK_EQ(pk_domain_enter(big, 1, NULL), -EINVAL);
+	CHECK_EQ(pk_get(a), PK_DISABLE_ACCESS);
+	/* Leaving a domain that was never entered changes nothing. */
+	CHECK_EQ(pk_domain_leave(&junk), -EINVAL);
+	CHECK_EQ(pk_domain_leave(NULL), -EINVAL);
+	CHECK_EQ(pk_get(a), PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_key_free(a), 0);
+}
+
+static int dom_key;
+
+static void *enter_and_exit(void *arg)
+{
+	struct pk_domain_entry d[] = {{dom_key, 0}};
+	struct pk_domain_saved s;
+
+	(void)arg;
+	CHECK_EQ(pk_domain_enter(d, 1, &s), 0);
+	return NULL; /* exits inside the domain */
+}
+
+/* A thread that exits inside a domain leaves nothing behind. */
+void test_domain_thread_exit(void)
+{
+	pthread_t t;
+
+	dom_key = pkt_key(PK_DISABLE_ACCESS);
+	CHECK_EQ(pthread_create(&t, NULL, enter_and_exit, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pk_key_free(dom_key), 0);
+}
+
+enum { NTHREADS = 16 };
+static pthread_barrier_t all_bar;
+static char *shared_page;
+static int shared_key;
+static int round_rights; /* written between barriers */
+
+static void *watcher(void *arg)
+{
+	/* Each thread touches its own byte of the page. */
+	char *mine = shared_page + (intptr_t)arg;
+
+	for (int r = 0; r < 3; r++) {
+		pthread_barrier_wait(&all_bar); /* main sets everyone's rights */
+		pthread_barrier_wait(&all_bar);
+		if (pk_get(shared_key) != round_rights)
+			pkt_fail(__FILE__, __LINE__, "thread sees %d, want %d",
+				 pk_get(shared_key), round_rights);
+		if (round_rights == PK_DISABLE_WRITE) {
+			EXPECT_OK(mine, R);
+			EXPECT_FAULT(mine, W, shared_key);
+		} else if (round_rights == 0) {
+			EXPECT_OK(mine, W);
+		}
+	}
+	return NULL;
+}
+
+void test_set_all_threads(void)
+{
+	static const unsigned rounds[] = {PK_DISABLE_WRITE, 0, PK_DISABLE_ACCESS};
+	pthread_t t[NTHREADS];
+
+	shared_page = pkt_map(1, RW);
+	shared_key = pkt_key(PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_mprotect(shared_page, pkt_page(), RW, shared_key), 0);
+	CHECK_EQ(pthread_barrier_init(&all_bar, NULL, NTHREADS + 1), 0);
+	for (int i = 0; i < NTHREADS; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, watcher, (void *)(intptr_t)i), 0);
+	for (int r = 0; r < 3; r++) {
+		pthread_barrier_wait(&all_bar);
+		round_rights = (int)rounds[r];
+		CHECK_EQ(pk_set_all(shared_key, rounds[r]), 0);
+		CHECK_EQ(pk_get(shared_key), rounds[r]);
+		pthread_barrier_wait(&all_bar);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	CHECK_EQ(pk_set_all(shared_key, 8), -EINVAL);
+	CHECK_EQ(pk_set_all(0, PK_DISABLE_ACCESS), -EINVAL);
+	CHECK_EQ(pk_get(shared_key), PK_DISABLE_ACCESS);
+	EXPECT_FAULT(shared_page, R, shared_key);
+}
+
+static int stop_spawning;
+
+static void *short_lived(void *arg)
+{
+	int r = pk_get(shared_key);
+
+	(void)arg;
+	if (r != 0 && r != PK_DISABLE_WRITE)
+		pkt_fail(__FILE__, __LINE__, "new thread has rights %d", r);
+	return NULL;
+}
+
+static void *spawner(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&stop_spawning, __ATOMIC_RELAXED)) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, short_lived, NULL) == 0)
+			pthread_join(t, NULL);
+	}
+	return NULL;
+}
+
+/* Threads come and go while every thread's rights change. */
+void test_set_all_stress(void)
+{
+	pthread_t sp[2];
+
+	shared_key = pkt_key(0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&sp[i], NULL, spawner, NULL), 0);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ(pk_set_all(shared_key, i % 2 ? 0 : PK_DISABLE_WRITE), 0);
+	__atomic_store_n(&stop_spawning, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_join(sp[i], NULL), 0);
+	CHECK_EQ(pk_set_all(shared_key, PK_DISABLE_WRITE), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, short_lived, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pk_get(shared_key), PK_DISABLE_WRITE);
+}
+
+/*
+ * As many keys as the backend gives, up to 1,000 (all of them virtual on
+ * the emulation), each guarding its own page, with random rights; every
+ * page's reads and writes checked against a model.
+ */
+void test_many_keys_model(void)
+{
+	enum { MAX = 1000 };
+	static int keys[MAX];
+	static unsigned model[MAX];
+	size_t pg = pkt_page();
+	int n = pk_keys_available();
+	char *p;
+	unsigned seed = 99;
+
+	if (n > MAX)
+		n = MAX;
+	CHECK(n >= 10);
+	p = pkt_map((size_t)n, RW);
+	for (int i = 0; i < n; i++) {
+		keys[i] = pkt_key(0);
+		model[i] = 0;
+		CHECK_EQ(pk_mprotect(p + i * pg, pg, RW, keys[i]), 0);
+	}
+	for (int op = 0; op < 4000; op++) {
+		seed = seed * 1103515245u + 12345u;
+		int i = (int)((seed >> 8) % (unsigned)n);
+		unsigned r = (seed >> 20) % 3; /* 0, WD, AD */
+		CHECK_EQ(pk_set(keys[i], r), 0);
+		model[i] = r;
+		seed = seed * 1103515245u + 12345u;
+		int j = (int)((seed >> 8) % (unsigned)n);
+		CHECK_EQ(pk_get(keys[j]), model[j]);
+		if (model[j] & PK_DISABLE_ACCESS)
+			EXPECT_FAULT(p + j * pg, R, keys[j]);
+		else
+			EXPECT_OK(p + j * pg, R);
+		if (model[j])
+			EXPECT_FAULT(p + j * pg + 1, W, keys[j]);
+		else
+			EXPECT_OK(p + j * pg + 1, W);
+	}
+}
+
+/* Calls from a signal handler while the thread itself is in one. */
+static int sig_keys[2];
+static volatile int handled;
+
+static void on_alarm(int sig)
+{
+	struct pk_domain_entry d[] = {{sig_keys[1], 0}};
+	struct pk_domain_saved s;
+	int before = pk_get(sig_keys[1]);
+
+	(void)sig;
+	if (pk_domain_enter(d, 1, &s) == 0) {
+		if (pk_get(sig_keys[1]) != 0)
+			_exit(3);
+		pk_domain_leave(&s);
+	}
+	if (pk_get(sig_keys[1]) != before)
+		_exit(4);
+	pk_set(sig_keys[0], (unsigned)pk_get(sig_keys[0]));
+	handled++;
+}
+
+void test_signal_safe_calls(void)
+{
+	struct itimerval it = {{0, 200}, {0, 200}};
+	char *p = pkt_map(1, RW);
+	time_t start = time(NULL);
+
+	sig_keys[0] = pkt_key(0);
+	sig_keys[1] = pkt_key(PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, sig_keys[0]), 0);
+	CHECK(signal(SIGALRM, on_alarm) != SIG_ERR);
+	CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
+	/* Until the handler ran 50 times, or for 3 s (sanitizers delay
+	 * signals to their own safe points). */
+	for (int i = 0; handled < 50; i++) {
+		CHECK_EQ(pk_set(sig_keys[0], i % 2 ? PK_DISABLE_WRITE : 0), 0);
+		CHECK_EQ(pk_get(sig_keys[0]), i % 2 ? PK_DISABLE_WRITE : 0);
+		if (i % 1000 == 0 && time(NULL) - start > 3)
+			break;
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	CHECK(handled >= 5);
+	CHECK_EQ(pk_get(sig_keys[1]), PK_DISABLE_ACCESS);
+}
