@@ -33,39 +33,13 @@
 /* The rights currently applied to each key's pages. */
 static uint8_t applied[PK__KEYS];
 
-static int narrow(int prot, unsigned rights)
-{
-	if (rights & PK_DISABLE_ACCESS)
-		return prot & ~(PROT_READ | PROT_WRITE);
-	if (rights & PK_DISABLE_WRITE)
-		return prot & ~PROT_WRITE;
-	return prot;
-}
-
-/* The most any live thread may do with key.  pk__lock held. */
-static unsigned union_rights(int key)
-{
-	unsigned u = PK_DISABLE_ACCESS;
-
-	if (pk__threads_unknown > 0)
-		u = pk__init_rights[key];
-	for (struct pk__thread *t = pk__threads; t && u; t = t->next) {
-		unsigned r = pk__rights_of(t, key);
-		if (r == 0)
-			u = 0;
-		else if (!(r & PK_DISABLE_ACCESS))
-			u = PK_DISABLE_WRITE;
-	}
-	return u;
-}
-
 /*
  * Bring key's pages in line with the union of rights.  On failure the
  * ranges already changed are put back and the old rights stay applied.
  */
 static int apply(int key)
 {
-	unsigned want = union_rights(key), had = applied[key];
+	unsigned want = pk__union_rights(key), had = applied[key];
 	struct pk__range *r, *failed;
 	int err;
 
@@ -75,7 +49,7 @@ static int apply(int key)
 		if (!(r->flags & PK__R_MAPPED))
 			continue;
 		if (pk__sys_mprotect((void *)r->start, r->end - r->start,
-				     narrow(r->prot, want)))
+				     pk__narrow(r->prot, want)))
 			goto undo;
 	}
 	applied[key] = (uint8_t)want;
@@ -85,7 +59,7 @@ undo:
 	for (failed = r, r = pk__reg_by_key[key]; r != failed; r = r->knext)
 		if (r->flags & PK__R_MAPPED)
 			pk__sys_mprotect((void *)r->start, r->end - r->start,
-					 narrow(r->prot, had));
+					 pk__narrow(r->prot, had));
 	return err;
 }
 
@@ -116,7 +90,7 @@ static int protect(void *addr, size_t len, int prot, int key)
 {
 	/* Key 0 and pages without a key (-1) are never narrowed. */
 	if (key > 0)
-		prot = narrow(prot, applied[key]);
+		prot = pk__narrow(prot, applied[key]);
 	return pk__sys_mprotect(addr, len, prot) ? -errno : 0;
 }
 
@@ -199,7 +173,7 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	 * and the rights applied to the key's pages do not.
 	 */
 	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) && (r->prot & need) &&
-	    !(narrow(r->prot, applied[r->key]) & need))
+	    !(pk__narrow(r->prot, applied[r->key]) & need))
 		key = r->key;
 	pk__lock_drop();
 	if (key > 0)

@@ -1,12 +1,32 @@
 /*
- * Hardware backend: Linux x86-64 PKU.  Keys come from the kernel's
- * pkey_alloc(2) family, called through syscall(2) so that any C library
- * works; rights live in the thread's PKRU register.  Every RDPKRU and
- * WRPKRU here runs only after probe() has seen OSPKE.
+ * Hardware backend: Linux x86-64 PKU.  Hardware keys come from the
+ * kernel's pkey_alloc(2) family, called through syscall(2) so that any C
+ * library works; rights live in each thread's PKRU register, kept equal
+ * to the thread's rights record.  Every RDPKRU and WRPKRU here runs only
+ * after probe() has seen OSPKE.
+ *
+ * Virtual keys: the library's keys (up to PK__KEYS) share the 15 or so
+ * hardware keys.  A key in use holds a hardware key ("resident"): its
+ * pages carry that key and each thread's PKRU decides.  The others are
+ * "evicted": their pages carry key 0 and a protection narrowed by the
+ * union of all threads' rights, as on the emulation.  pk_set on an
+ * evicted key moves it in, evicting the least recently used one.  A
+ * move never opens a page to a thread whose rights forbid it more than
+ * the evicted key's guarantee allows:
+ *   1. the victim's pages are narrowed by its union first, still under
+ *      their hardware key, then given key 0;
+ *   2. every thread's PKRU is rebuilt for the freed hardware key (a
+ *      signal to each thread, x86_sync.c);
+ *   3. only then do the new key's pages take the hardware key and their
+ *      own protection.
+ * Cost of a move: two mprotect calls per range of the victim, one per
+ * range of the key moving in, and the signal round trip to every other
+ * thread (none in a single-threaded process).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
 #include <unistd.h>
@@ -53,49 +73,167 @@ static int probe(char *why, size_t len)
 	return 0;
 }
 
-static int key_alloc(unsigned rights)
-{
-	long key = syscall(SYS_pkey_alloc, 0UL, (unsigned long)rights);
+/* Virtual key -> hardware key (0: evicted) and back; pool: ours. */
+static int slot_of[PK__KEYS];
+static int owner[PK__MAX_KEYS];
+static unsigned pool;
+static unsigned long last_use[PK__MAX_KEYS], use_clock;
 
-	if (key < 0)
-		return -errno;
-	if (key >= PK__MAX_KEYS) {
-		/* A kernel with more keys than PKRU can name: not ours to use. */
-		syscall(SYS_pkey_free, key);
-		return -ENOSPC;
-	}
-	return (int)key;
+static int slot(int key)
+{
+	return __atomic_load_n(&slot_of[key], __ATOMIC_ACQUIRE);
 }
 
+static void bind(int key, int hw)
+{
+	if (key > 0)
+		__atomic_store_n(&slot_of[key], hw, __ATOMIC_RELEASE);
+	__atomic_store_n(&owner[hw], key, __ATOMIC_RELEASE);
+}
+
+/* A hardware key nobody owns: from our pool, or a new one.  Lock held. */
+static int free_slot(void)
+{
+	long k;
+
+	for (int h = 1; h < PK__MAX_KEYS; h++)
+		if ((pool & (1u << h)) && !owner[h])
+			return h;
+	k = syscall(SYS_pkey_alloc, 0UL, (unsigned long)PK_DISABLE_ACCESS);
+	if (k < 0)
+		return 0;
+	if (k >= PK__MAX_KEYS) {
+		syscall(SYS_pkey_free, k);
+		return 0;
+	}
+	pool |= 1u << k;
+	return (int)k;
+}
+
+/* Give every page of key the hardware key hw (0: evicted).  Lock held. */
+static int rekey_pages(int key, int hw)
+{
+	unsigned u = pk__union_rights(key);
+
+	for (struct pk__range *r = pk__reg_by_key[key]; r; r = r->knext) {
+		if (!(r->flags & PK__R_MAPPED))
+			continue;
+		void *a = (void *)r->start;
+		size_t n = r->end - r->start;
+		int prot = hw ? r->prot : pk__narrow(r->prot, u);
+		if (!hw && pk__sys_mprotect(a, n, prot))
+			return -errno; /* step 1: narrow under the old key */
+		if (pk__sys_pkey_mprotect(a, n, prot, hw))
+			return -errno;
+	}
+	return 0;
+}
+
+static void load(struct pk__thread *t);
+static uint32_t pkru_for(const struct pk__thread *t, uint32_t now);
+
+/* Move key into a hardware key, evicting the LRU one.  Lock held. */
+static int move_in(int key)
+{
+	int hw = free_slot(), victim = 0, rc;
+	struct pk__thread *self = pk__thread_state;
+
+	if (!hw) {
+		unsigned long oldest = ~0ul;
+		for (int h = 1; h < PK__MAX_KEYS; h++)
+			if ((pool & (1u << h)) && owner[h] && last_use[h] < oldest) {
+				oldest = last_use[h];
+				hw = h;
+			}
+		if (!hw)
+			return -ENOSPC; /* the kernel gave no key at all */
+		victim = owner[hw];
+		rc = rekey_pages(victim, 0);
+		if (rc)
+			return rc;
+		__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
+	}
+	bind(key, hw);
+	last_use[hw] = ++use_clock;
+	if (self)
+		load(self);
+	else
+		pk__wrpkru(pkru_for(NULL, pk__rdpkru()));
+	rc = pk__x86_sync_all();
+	if (rc) {
+		/* Some thread may keep old bits for hw: no page may carry it. */
+		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+		bind(0, hw);
+		return rc;
+	}
+	return rekey_pages(key, hw);
+}
+
+/*
+ * A new virtual key, with a hardware key if one is free; otherwise it
+ * starts evicted and moves in when a thread sets its rights.  The core
+ * then gives every thread its initial rights (set_all).
+ */
+static int key_alloc(unsigned rights)
+{
+	int hw;
+
+	(void)rights;
+	for (int k = 1; k < PK__KEYS; k++) {
+		if (pk__key_allocated(k))
+			continue;
+		hw = free_slot();
+		__atomic_store_n(&slot_of[k], 0, __ATOMIC_RELEASE);
+		if (hw) {
+			bind(k, hw);
+			last_use[hw] = ++use_clock;
+		}
+		return k;
+	}
+	return -ENOSPC;
+}
+
+/* The hardware key stays in the pool for the next key. */
 static int key_free(int key)
 {
-	return syscall(SYS_pkey_free, key) ? -errno : 0;
+	int hw = slot(key);
+
+	if (hw)
+		bind(0, hw);
+	__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static int protect(void *addr, size_t len, int prot, int key)
 {
-	return pk__sys_pkey_mprotect(addr, len, prot, key) ? -errno : 0;
+	int hw = key > 0 ? slot(key) : key;
+
+	if (key > 0 && !hw) /* evicted: the union of rights narrows */
+		prot = pk__narrow(prot, pk__union_rights(key));
+	return pk__sys_pkey_mprotect(addr, len, prot, hw) ? -errno : 0;
 }
 
-/* PKRU bits of the keys the library owns; others are left alone. */
+/* PKRU bits of the hardware keys the library owns; others stay. */
 static uint32_t owned_mask(void)
 {
 	uint32_t mask = 0;
 
-	for (int k = 1; k < PK__MAX_KEYS; k++)
-		if (pk__key_allocated(k))
-			mask |= 3u << (2 * k);
+	for (int h = 1; h < PK__MAX_KEYS; h++)
+		if (__atomic_load_n(&owner[h], __ATOMIC_ACQUIRE))
+			mask |= 3u << (2 * h);
 	return mask;
 }
 
 /* The PKRU a thread's record asks for, from the one it has now. */
 static uint32_t pkru_for(const struct pk__thread *t, uint32_t now)
 {
-	uint32_t mask = owned_mask(), pkru = now & ~mask;
+	uint32_t pkru = now & ~owned_mask();
 
-	for (int k = 1; k < PK__MAX_KEYS; k++)
-		if (mask & (3u << (2 * k)))
-			pkru |= pk__rights_of(t, k) << (2 * k);
+	for (int h = 1; h < PK__MAX_KEYS; h++) {
+		int key = __atomic_load_n(&owner[h], __ATOMIC_ACQUIRE);
+		if (key)
+			pkru |= pk__rights_of(t, key) << (2 * h);
+	}
 	return pkru;
 }
 
@@ -114,9 +252,16 @@ static void load(struct pk__thread *t)
 	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
 }
 
+/* Evicted keys are enforced by the union: bring pages in line. */
+static int apply_evicted(int key)
+{
+	return slot(key) ? 0 : rekey_pages(key, 0);
+}
+
 static int set_many(const int *keys, const unsigned *rights, int n)
 {
 	struct pk__thread *t = pk__thread_state;
+	int rc = 0;
 
 	if (!t) {
 		pk__lock_take();
@@ -128,8 +273,20 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 	for (int i = 0; i < n; i++)
 		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
 				 __ATOMIC_RELAXED);
+	for (int i = 0; i < n; i++) {
+		int hw = slot(keys[i]);
+		if (hw) {
+			__atomic_store_n(&last_use[hw], ++use_clock,
+					 __ATOMIC_RELAXED);
+			continue;
+		}
+		pk__lock_take();
+		if (!slot(keys[i]) && move_in(keys[i]))
+			rc = apply_evicted(keys[i]);
+		pk__lock_drop();
+	}
 	load(t);
-	return 0;
+	return rc;
 }
 
 static int set(int key, unsigned rights)
@@ -139,27 +296,19 @@ static int set(int key, unsigned rights)
 
 static int get(int key)
 {
-	return (int)((pk__rdpkru() >> (2 * key)) & 3u);
+	int hw = slot(key);
+
+	if (!hw)
+		return (int)pk__rights_of(pk__thread_state, key);
+	return (int)((pk__rdpkru() >> (2 * hw)) & 3u);
 }
 
-/*
- * The kernel does not say how many keys are free, so allocate them all,
- * count, and give them back; pk__lock keeps the library's own callers
- * out meanwhile.  Allocation rewrites this thread's rights: restore them.
- */
 static int available(void)
 {
-	int keys[64], n = 0, k;
-	uint32_t saved = pk__rdpkru();
+	int n = 0;
 
-	while (n < 64 && (k = (int)syscall(SYS_pkey_alloc, 0UL, 1UL)) >= 0)
-		keys[n++] = k;
-	for (k = 0; k < n; k++)
-		syscall(SYS_pkey_free, keys[k]);
-	pk__wrpkru(saved);
-	for (k = 0; k < n; k++)
-		if (keys[k] >= PK__MAX_KEYS)
-			n--;
+	for (int k = 1; k < PK__KEYS; k++)
+		n += !pk__key_allocated(k);
 	return n;
 }
 
@@ -234,7 +383,8 @@ static int set_all(int key)
 {
 	struct pk__thread *t = pk__thread_state;
 
-	(void)key;
+	if (!slot(key))
+		return apply_evicted(key);
 	if (t)
 		load(t);
 	else
@@ -242,8 +392,12 @@ static int set_all(int key)
 	return pk__x86_sync_all();
 }
 
+/* A thread left: evicted keys' unions may have shrunk. */
 static void threads_changed(void)
 {
+	for (int k = 1; k < PK__KEYS; k++)
+		if (pk__reg_by_key[k] && !slot(k))
+			rekey_pages(k, 0);
 }
 
 static int frame_rights(const void *uc, uint32_t *raw)
@@ -259,15 +413,32 @@ static void restore_rights(uint32_t raw)
 static int fault_key(const siginfo_t *info, const void *uc, int access,
 		     unsigned *rights)
 {
+	const struct pk__range *r;
 	uint32_t pkru;
-	int key;
+	int hw, key = -1, need;
 
-	(void)access;
-	if (info->si_code != SEGV_PKUERR_CODE)
+	if (info->si_code == SEGV_PKUERR_CODE) {
+		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
+		if (hw <= 0 || hw >= PK__MAX_KEYS)
+			return -1;
+		key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
+		if (key && frame_pkru(uc, &pkru) == 0)
+			*rights = (pkru >> (2 * hw)) & 3u;
+		return key ? key : -1;
+	}
+	if (info->si_code != SEGV_ACCERR)
 		return -1;
-	memcpy(&key, (const char *)info + SI_PKEY_OFFSET, sizeof(key));
-	if (key > 0 && key < PK__MAX_KEYS && frame_pkru(uc, &pkru) == 0)
-		*rights = (pkru >> (2 * key)) & 3u;
+	/* An evicted key's pages are narrowed by page protection. */
+	need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+	pk__lock_take();
+	r = pk__reg_find((uintptr_t)info->si_addr);
+	if (r && r->key > 0 && !slot(r->key) && (r->flags & PK__R_MAPPED) &&
+	    (r->prot & need) &&
+	    !(pk__narrow(r->prot, pk__union_rights(r->key)) & need))
+		key = r->key;
+	pk__lock_drop();
+	if (key > 0)
+		*rights = pk__rights_of(pk__thread_state, key);
 	return key;
 }
 
@@ -302,10 +473,11 @@ static int fault_key(const siginfo_t *i, const void *u, int x, unsigned *r)
 
 const struct pk__backend pk__backend_x86_pku = {
 	.name = "x86_pku",
-	.nkeys = PK__MAX_KEYS,
-	.narrows = 0,
-	.guarantee = "hardware: every access by every thread and by the "
-		     "kernel is checked against the thread's PKRU",
+	.nkeys = PK__KEYS,
+	.narrows = 1,
+	.guarantee = "hardware: every access is checked against the thread's "
+		     "PKRU; keys beyond the hardware's share them, the least "
+		     "recently used enforced as on the emulation",
 	.probe = probe,
 	.key_alloc = key_alloc,
 	.key_free = key_free,

@@ -173,6 +173,10 @@ extern int pk__threads_n, pk__threads_unknown;
 /* Per key: domains entered and not left, over all threads. */
 extern unsigned pk__domain_users[PK__KEYS];
 unsigned pk__rights_of(const struct pk__thread *t, int key);
+/* prot less what rights forbid (data access only; PROT_EXEC stays). */
+int pk__narrow(int prot, unsigned rights);
+/* The union over threads of their rights for key.  pk__lock held. */
+unsigned pk__union_rights(int key);
 struct pk__thread *pk__self_locked(void);
 struct pk__thread *pk__thread_for_child(void);
 void pk__thread_gone(struct pk__thread *t);

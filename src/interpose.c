@@ -159,7 +159,7 @@ PK_API int mprotect(void *addr, size_t len, int prot)
 	int rc;
 
 	NEXT(mprotect_fn, mprotect);
-	if (b != &pk__backend_emu || pk__reg_empty())
+	if (!b || !b->narrows || pk__reg_empty())
 		return call_mprotect(next_mprotect, addr, len, prot);
 	/* Pages without a key need nothing but the plain call. */
 	pk__lock_take();

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -195,4 +196,34 @@ void pk__threads_fork_child(void)
 	if (self)
 		self->tid = (int)syscall(SYS_gettid);
 	pk__threads_unknown = 0;
+}
+
+int pk__narrow(int prot, unsigned rights)
+{
+	if (rights & PK_DISABLE_ACCESS)
+		return prot & ~(PROT_READ | PROT_WRITE);
+	if (rights & PK_DISABLE_WRITE)
+		return prot & ~PROT_WRITE;
+	return prot;
+}
+
+/*
+ * The most any live thread may do with key: what page protections
+ * enforce when they stand for the key.  Threads the library has no
+ * record of hold the initial rights.  pk__lock held.
+ */
+unsigned pk__union_rights(int key)
+{
+	unsigned u = PK_DISABLE_ACCESS;
+
+	if (pk__threads_unknown > 0)
+		u = pk__init_rights[key];
+	for (struct pk__thread *t = pk__threads; t && u; t = t->next) {
+		unsigned r = pk__rights_of(t, key);
+		if (r == 0)
+			u = 0;
+		else if (!(r & PK_DISABLE_ACCESS))
+			u = PK_DISABLE_WRITE;
+	}
+	return u;
 }

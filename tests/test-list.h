@@ -61,6 +61,7 @@ T(set_all_threads, 60)
 T(set_all_stress, 120)
 T(many_keys_model, 120)
 T(signal_safe_calls, 60)
+T(keys_move, 120)
 
 /* Features kept in their own files list their tests beside them. */
 #if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")

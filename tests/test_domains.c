@@ -285,3 +285,62 @@ void test_signal_safe_calls(void)
 	CHECK(handled >= 5);
 	CHECK_EQ(pk_get(sig_keys[1]), PK_DISABLE_ACCESS);
 }
+
+static int reader_key;
+static char *reader_page;
+static int reader_stop, reader_faults, reader_reads;
+
+static void read_once(void *arg)
+{
+	(void)*(volatile char *)arg;
+}
+
+static void *steady_reader(void *arg)
+{
+	struct pk_fault f;
+
+	(void)arg;
+	CHECK_EQ(pk_set(reader_key, 0), 0);
+	while (!__atomic_load_n(&reader_stop, __ATOMIC_RELAXED)) {
+		if (pk_try(read_once, reader_page, &f))
+			__atomic_add_fetch(&reader_faults, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&reader_reads, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * Keys move in and out of the hardware's keys (forced by using many more
+ * keys than it has): a thread holding rights on one of them never faults
+ * meanwhile, and the others stay enforced.
+ */
+void test_keys_move(void)
+{
+	enum { N = 40 };
+	int keys[N];
+	char *pages = pkt_map(N, RW);
+	size_t pg = pkt_page();
+	pthread_t t;
+
+	reader_key = pkt_key(PK_DISABLE_ACCESS);
+	reader_page = pkt_map(1, RW);
+	CHECK_EQ(pk_mprotect(reader_page, pg, RW, reader_key), 0);
+	for (int i = 0; i < N; i++) {
+		keys[i] = pkt_key(PK_DISABLE_ACCESS);
+		CHECK_EQ(pk_mprotect(pages + i * pg, pg, RW, keys[i]), 0);
+	}
+	CHECK_EQ(pthread_create(&t, NULL, steady_reader, NULL), 0);
+	for (int round = 0; round < 5; round++)
+		for (int i = 0; i < N; i++) {
+			CHECK_EQ(pk_set(keys[i], PK_DISABLE_WRITE), 0);
+			EXPECT_OK(pages + i * pg, R);
+			EXPECT_FAULT(pages + i * pg, W, keys[i]);
+			CHECK_EQ(pk_set(keys[i], PK_DISABLE_ACCESS), 0);
+		}
+	__atomic_store_n(&reader_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(reader_reads > 0);
+	CHECK_EQ(reader_faults, 0);
+	if (pkt_exact())
+		EXPECT_FAULT(reader_page, R, reader_key);
+}

@@ -70,7 +70,7 @@ void test_backend_info(void)
 	CHECK(strcmp(info.backend, pk_backend_name()) == 0);
 	CHECK(info.reason && info.reason[0]);
 	CHECK(info.guarantee && info.guarantee[0]);
-	CHECK_EQ(info.keys_total, pkt_exact() ? 16 : 1024);
+	CHECK_EQ(info.keys_total, 1024);
 	CHECK_EQ(info.keys_available, pk_keys_available());
 	CHECK_EQ(pk_version(), PK_VERSION);
 	if (env && strcmp(env, "hw") == 0) {
