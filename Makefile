@@ -21,12 +21,14 @@ check:
 bench: all
 	./$(BUILD)/bench_switch
 	./$(BUILD)/bench_ranges
+	./$(BUILD)/bench_threads
 
 # The same benchmark on the hardware backend, in the QEMU VM (software CPU).
 bench-vm: all
 	@sh scripts/deps.sh vm
 	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -f $(BUILD)/bench_ranges \
-		-- sh -c '/bin/bench_switch && /bin/bench_ranges'
+		-f $(BUILD)/bench_threads \
+		-- sh -c '/bin/bench_switch && /bin/bench_ranges && /bin/bench_threads'
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
