@@ -13,7 +13,8 @@
  * thread-safe.
  *
  * When no backend can work (pk_init failed), every call that needs one
- * returns the error pk_init returned; key 0 keeps working everywhere.
+ * returns the error pk_init returned; the default key keeps working:
+ * pk_mprotect with key 0 or -1, pk_set(0, 0), pk_get(0).
  */
 #ifndef PKEYS_H
 #define PKEYS_H

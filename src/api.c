@@ -288,6 +288,10 @@ static int range_args(const void *addr, size_t len, unsigned flags,
 		return -EINVAL;
 	if (((s | len) & (page - 1)) && !(flags & PK_RANGE_ROUND))
 		return -ERANGE;
+	if (len == 0) { /* nothing to change, not even a widened page */
+		*start = *end = s;
+		return 0;
+	}
 	if (len > UINTPTR_MAX - (page - 1) - s)
 		return -EFAULT;
 	*start = s & ~(page - 1);
@@ -394,6 +398,8 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	end = start + len;
 	if (!b) {
 		rc = pk__sys_mprotect(p, len, prot) ? -errno : 0;
+		if (rc)
+			syscall(SYS_munmap, p, len);
 	} else {
 		pk__lock_take();
 		if (key > 0 && !pk__key_allocated(key))

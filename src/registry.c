@@ -277,7 +277,7 @@ int pk__reg_key_in_use(int key)
 int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 		 size_t newlen, int keep_old)
 {
-	size_t keep = oldlen < newlen ? oldlen : newlen, n = 0, bytes, i;
+	size_t kept = oldlen < newlen ? oldlen : newlen, n = 0, bytes, i;
 	struct pk__range *r, *moved = NULL, tail = {0};
 	const struct pk__range *last;
 
@@ -289,7 +289,7 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	if (last && newlen > oldlen && (last->flags & PK__R_MAPPED))
 		tail = *last;
 
-	for (r = pk__reg_lower(old); r && r->start < old + keep; r = r->next[0])
+	for (r = pk__reg_lower(old); r && r->start < old + kept; r = r->next[0])
 		n++;
 	if (pk__reg_reserve(3 * n + 12))
 		return -ENOMEM;
@@ -303,25 +303,31 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	}
 	moved = scratch;
 	n = 0;
-	for (r = pk__reg_lower(old); r && r->start < old + keep; r = r->next[0]) {
+	for (r = pk__reg_lower(old); r && r->start < old + kept; r = r->next[0]) {
 		if (!(r->flags & PK__R_MAPPED))
 			continue;
 		moved[n] = *r;
 		if (moved[n].start < old)
 			moved[n].start = old;
-		if (moved[n].end > old + keep)
-			moved[n].end = old + keep;
+		if (moved[n].end > old + kept)
+			moved[n].end = old + kept;
 		n++;
 	}
+	/*
+	 * A PERSIST assignment belongs to its address range: it stays where
+	 * it is when the mapping moves away (pages moved elsewhere keep the
+	 * key as an ordinary assignment), and stays PERSIST in place.
+	 */
+	unsigned keep = new_addr == old ? ~0u : ~PK__R_PERSIST;
 	if (!keep_old)
 		pk__reg_unmap(old, old + oldlen);
 	pk__reg_unmap(new_addr, new_addr + newlen);
 	for (i = 0; i < n; i++)
 		pk__reg_assign(moved[i].start - old + new_addr,
 			       moved[i].end - old + new_addr, moved[i].key,
-			       moved[i].prot, moved[i].flags & ~PK__R_PERSIST);
+			       moved[i].prot, moved[i].flags & keep);
 	if (tail.end)
 		pk__reg_assign(new_addr + oldlen, new_addr + newlen, tail.key,
-			       tail.prot, tail.flags & ~PK__R_PERSIST);
+			       tail.prot, tail.flags & keep);
 	return 0;
 }

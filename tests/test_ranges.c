@@ -536,3 +536,25 @@ void test_range_model(void)
 			}
 	}
 }
+
+/* A mapping resized in place keeps its PERSIST assignment. */
+void test_range_persist_mremap(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, RW), *q;
+	int k = pkt_key(PK_DISABLE_ACCESS);
+
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k, PK_RANGE_PERSIST), 0);
+	q = mremap(p, 2 * pg, pg, 0);
+	CHECK(q == p);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_key_of(p + pg), k); /* unmapped, still assigned */
+	CHECK_EQ(munmap(p, pg), 0);
+	q = mmap(p, 2 * pg, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == p);
+	EXPECT_FAULT(p, R, k);
+	EXPECT_FAULT(p + pg, W, k);
+	CHECK_EQ(pk_protect_range(p + 1, 0, k, PK_RANGE_ROUND), 0);
+	CHECK_EQ(pk_unprotect_range(p, 2 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	EXPECT_OK(p, W);
+}
