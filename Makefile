@@ -19,9 +19,12 @@ check:
 	@bash scripts/check.sh
 
 bench: all
+	@sh scripts/deps.sh bench
+	cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
 	./$(BUILD)/bench_switch
 	./$(BUILD)/bench_ranges
 	./$(BUILD)/bench_threads
+	./$(BUILD)/bench_heap
 
 # The same benchmark on the hardware backend, in the QEMU VM (software CPU).
 bench-vm: all

@@ -2,6 +2,7 @@
 # Install the Debian packages a target needs, only when they are missing.
 #   scripts/deps.sh build   compiler, make, cmake
 #   scripts/deps.sh vm      also QEMU, Debian's cloud kernel, busybox, cpio
+#   scripts/deps.sh bench   also libsodium (the heap benchmark compares)
 set -eu
 
 missing=""
@@ -13,6 +14,9 @@ want() { # want PACKAGE TEST-COMMAND...
 want gcc command -v cc
 want make command -v make
 want cmake command -v cmake
+if [ "${1:-build}" = bench ]; then
+	want libsodium-dev sh -c "dpkg-query -W -f='\${Status}' libsodium-dev | grep -q 'ok installed'"
+fi
 if [ "${1:-build}" = vm ]; then
 	want qemu-system-x86 command -v qemu-system-x86_64
 	want linux-image-cloud-amd64 sh -c 'ls /boot/vmlinuz-*-cloud-amd64'
