@@ -9,6 +9,8 @@
 #   vm        both suites inside a QEMU VM whose CPU has PKU, so the
 #             hardware backend always runs; a VM that does not boot, or
 #             a hardware suite that skips there, counts as a failure
+#   unmodified  a program built against glibc's pkey calls alone, run
+#             plainly and under `pkeys run`, natively and in the VM
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +52,11 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 			sh -c 'PKTEST_ENV=vm pktest --backend hw; PKTEST_ENV=vm pktest --backend emu'
 		grep -q '^hw/vm: [1-9][0-9]* passed, [0-9]* failed, 0 skipped' "$out/vm.log" ||
 			failures+=("vm: the hardware backend did not run every test in the VM")
+	fi
+	# A program built against glibc's pkey calls only, plainly and under
+	# `pkeys run`, natively and in the VM (tests/compat/check.sh).
+	if [ -f tests/compat/check.sh ]; then
+		suite unmodified bash tests/compat/check.sh build
 	fi
 fi
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined; then

@@ -3,15 +3,34 @@
  *
  *   pkeys info [--json]   what this machine offers and what the library
  *                         chose
+ *   pkeys run [--] CMD... run CMD, a program built against glibc's pkey
+ *                         calls, with keys enforced: unchanged where the
+ *                         hardware backend works, else with the emulation
+ *                         preloaded (libpkeys_preload.so)
  */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pkeys.h"
+
+/* Set by cmake/compat.cmake; these are the defaults of an install. */
+#ifndef PKEYS_PRELOAD_NAME
+#define PKEYS_PRELOAD_NAME "libpkeys_preload.so"
+#endif
+#ifndef PKEYS_BIN_TO_LIB
+#define PKEYS_BIN_TO_LIB "../lib"
+#endif
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pkeys info [--json]\n"
+		   "       pkeys run [--] COMMAND [ARG...]\n"
 		   "       pkeys --version\n");
 }
 
@@ -73,8 +92,146 @@ static int info(int json)
 	return rc ? 1 : 0;
 }
 
+/*
+ * The preload library: beside this executable (the build tree), or in
+ * the libdir of the install tree this executable is in.  Fills path
+ * (absolute) and returns 0, or -1.
+ */
+static int find_preload(char *path, size_t len)
+{
+	static const char *const rel[] = {"", "/" PKEYS_BIN_TO_LIB};
+	char self[PATH_MAX], candidate[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(candidate, sizeof(candidate), "%s%s/%s", self, rel[i],
+			 PKEYS_PRELOAD_NAME);
+		if (access(candidate, R_OK) == 0 && realpath(candidate, path) &&
+		    strlen(path) < len)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Whether file is a statically linked ELF program (no PT_INTERP), which
+ * LD_PRELOAD cannot reach.  Scripts, and files that cannot be read, are
+ * not.  file is found on PATH as execvp would.
+ */
+static int is_static(const char *file)
+{
+	char path[PATH_MAX];
+	const char *dirs = getenv("PATH"), *end;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = -1, interp = 0;
+
+	if (strchr(file, '/')) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+	} else {
+		for (dirs = dirs ? dirs : "/bin:/usr/bin"; fd < 0 && *dirs;
+		     dirs = *end ? end + 1 : end) {
+			end = strchrnul(dirs, ':');
+			if (end == dirs) /* an empty entry is the current directory */
+				snprintf(path, sizeof(path), "./%s", file);
+			else
+				snprintf(path, sizeof(path), "%.*s/%s",
+					 (int)(end - dirs), dirs, file);
+			if (access(path, X_OK) == 0)
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph)) {
+		close(fd);
+		return 0;
+	}
+	for (int i = 0; i < eh.e_phnum; i++)
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) ==
+			    (ssize_t)sizeof(ph) &&
+		    ph.p_type == PT_INTERP)
+			interp = 1;
+	close(fd);
+	return !interp;
+}
+
+/*
+ * pkeys run: exec the command with the emulation preloaded where the
+ * library chooses it; where it chooses the hardware, the program's own
+ * glibc pkey calls already work, so it runs unchanged.  Exit status as
+ * env(1): 125 when pkeys run fails, 126 when the command cannot run,
+ * 127 when it is not found.
+ */
+static int run(char **cmd)
+{
+	char lib[PATH_MAX], *preload;
+	const char *old = getenv("LD_PRELOAD");
+	int err;
+
+	if (pk_init()) {
+		fprintf(stderr, "pkeys run: no backend: %s\n",
+			pk_backend_reason());
+		return 125;
+	}
+	if (strcmp(pk_backend_name(), "emu") == 0) {
+		if (find_preload(lib, sizeof(lib))) {
+			fprintf(stderr, "pkeys run: cannot find %s beside the "
+					"pkeys executable or in its ../%s\n",
+				PKEYS_PRELOAD_NAME, PKEYS_BIN_TO_LIB);
+			return 125;
+		}
+		/* The dynamic linker splits LD_PRELOAD at these. */
+		if (strpbrk(lib, ": \t")) {
+			fprintf(stderr, "pkeys run: %s: LD_PRELOAD cannot "
+					"hold a path with ':' or spaces\n", lib);
+			return 125;
+		}
+		if (is_static(cmd[0]))
+			fprintf(stderr, "pkeys run: warning: %s is statically "
+					"linked: its pkey calls cannot be "
+					"emulated\n", cmd[0]);
+		if (old && *old) {
+			preload = malloc(strlen(old) + strlen(lib) + 2);
+			if (!preload) {
+				perror("pkeys run");
+				return 125;
+			}
+			sprintf(preload, "%s:%s", old, lib);
+		} else {
+			preload = lib;
+		}
+		if (setenv("LD_PRELOAD", preload, 1)) {
+			perror("pkeys run");
+			return 125;
+		}
+	}
+	execvp(cmd[0], cmd);
+	err = errno;
+	fprintf(stderr, "pkeys run: %s: %s\n", cmd[0], strerror(err));
+	return err == ENOENT ? 127 : 126;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "run") == 0) {
+		int first = argc > 2 && strcmp(argv[2], "--") == 0 ? 3 : 2;
+		if (first >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		return run(argv + first);
+	}
 	if (argc >= 2 && strcmp(argv[1], "info") == 0) {
 		int json = argc == 3 && strcmp(argv[2], "--json") == 0;
 		if (argc > 3 || (argc == 3 && !json)) {

@@ -1,0 +1,44 @@
+# The seed systems' interfaces (include/pkeys/glibc.h, freebsd.h, aix.h),
+# the preload library for unmodified glibc programs, and its test program.
+target_sources(pkeys_objects PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_glibc.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_freebsd.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_aix.c)
+
+# libpkeys_preload.so is the whole library plus glibc's pkey_* names:
+# built from the same objects, not linked against libpkeys.so, so that
+# its interposers come before libc's definitions (see src/preload.c).
+add_library(pkeys_preload SHARED $<TARGET_OBJECTS:pkeys_objects>
+  src/interpose_thread.c src/preload.c)
+set_target_properties(pkeys_preload PROPERTIES
+  C_VISIBILITY_PRESET hidden
+  LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map)
+target_include_directories(pkeys_preload PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(pkeys_preload PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+target_link_options(pkeys_preload PRIVATE
+  -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map -Wl,--no-undefined)
+install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+
+# `pkeys run` finds the preload library beside itself (build tree), or
+# at the install tree's libdir relative to its bindir.
+file(RELATIVE_PATH PKEYS_BIN_TO_LIB ${CMAKE_INSTALL_FULL_BINDIR}
+  ${CMAKE_INSTALL_FULL_LIBDIR})
+target_compile_definitions(pkeys_cli PRIVATE
+  PKEYS_PRELOAD_NAME="$<TARGET_FILE_NAME:pkeys_preload>"
+  PKEYS_BIN_TO_LIB="${PKEYS_BIN_TO_LIB}")
+add_dependencies(pkeys_cli pkeys_preload)
+
+# A program written for glibc's pkey calls alone: no pkeys header, no
+# libpkeys.  tests/compat/unmodified.sh runs it plainly and under `pkeys
+# run`; tests/compat/check.sh does that natively and in the VM.
+add_executable(glibc_pkey_program tests/compat/glibc_pkey_program.c)
+add_dependencies(pktest glibc_pkey_program)
+
+# The same source ported: the header is its one change (forced in with
+# -include, so the file stays as it is), and it links libpkeys.
+add_executable(glibc_pkey_ported tests/compat/glibc_pkey_program.c)
+target_compile_definitions(glibc_pkey_ported PRIVATE PKEYS_PORT=1)
+target_compile_options(glibc_pkey_ported PRIVATE -include pkeys/glibc.h)
+target_link_libraries(glibc_pkey_ported PRIVATE pkeys)
+add_dependencies(pktest glibc_pkey_ported)

@@ -1,0 +1,120 @@
+#!/bin/sh
+# The unmodified-program check, in the environment it runs in (this
+# machine, or the VM of tests/vm/run-in-vm.sh, whose sh is busybox).
+#
+#   unmodified.sh DIR [ENV]
+#
+# DIR holds pkeys, libpkeys_preload.so, glibc_pkey_program and
+# glibc_pkey_ported (the build tree, or /bin in the VM); ENV names the
+# environment in the summary line (default native).  glibc_pkey_program
+# uses glibc's pkey calls only:
+#   - run plainly it passes where the kernel gives keys (PKU), and fails
+#     with its pkey_alloc error elsewhere;
+#   - under `pkeys run` it passes everywhere, and so it does under
+#     `PKEYS_BACKEND=emu pkeys run`, which preloads the emulation even
+#     where the hardware has keys;
+#   - a stray write kills it with SIGSEGV under `pkeys run`;
+#   - rebuilt with <pkeys/glibc.h> (glibc_pkey_ported) it passes plainly.
+# `pkeys run` itself: LD_PRELOAD unchanged on hardware keys, the preload
+# library appended to it on the emulation, exit 127 for a missing
+# command and 125 when no backend works.
+# It warns about static programs, which LD_PRELOAD cannot reach.
+# Prints PASS/FAIL per check and "unmodified/ENV: N passed, N failed,
+# N skipped"; exits 1 when a check failed.
+set -u
+dir=${1:?usage: unmodified.sh DIR [ENV]}
+env=${2:-native}
+pkeys=$dir/pkeys
+prog=$dir/glibc_pkey_program
+passed=0 failed=0 skipped=0
+
+unset PKEYS_BACKEND LD_PRELOAD
+ulimit -c 0 2>/dev/null
+
+pass() {
+	passed=$((passed + 1))
+	echo "PASS $1"
+}
+
+fail() { # fail NAME OUTPUT
+	failed=$((failed + 1))
+	echo "FAIL $1"
+	printf '%s\n' "$2" | sed 's/^/     | /'
+}
+
+# expect NAME STATUS PATTERN COMMAND...: the command exits with STATUS
+# and its output has a line matching PATTERN.
+expect() {
+	name=$1 want=$2 pattern=$3
+	shift 3
+	# The status comes last, so that the subshell waits for the command
+	# itself and its "Segmentation fault" note lands in out, not on the
+	# terminal.
+	out=$(exec 2>&1; "$@"; echo "@status=$?")
+	rc=${out##*@status=}
+	out=${out%@status=*}
+	if [ "$rc" -eq "$want" ] && printf '%s\n' "$out" | grep -q -- "$pattern"; then
+		pass "$name"
+	else
+		fail "$name (exit $rc, wanted $want and /$pattern/)" "$out"
+	fi
+}
+
+backend=$("$pkeys" info | sed -n 's/^backend: *//p')
+echo "pkeys info: backend $backend"
+
+if [ "$backend" = x86_pku ]; then
+	expect "plain run passes (hardware keys)" 0 '^PASS' "$prog"
+	expect "plain run, stray write stopped" 139 'key is closed' "$prog" violate
+else
+	expect "plain run fails with pkey_alloc's error" 2 '^pkey_alloc: ' "$prog"
+fi
+if [ -f "$dir/glibc_pkey_ported" ]; then
+	expect "the program ported with <pkeys/glibc.h> passes plainly" 0 '^PASS' \
+		"$dir/glibc_pkey_ported"
+else
+	skipped=$((skipped + 1))
+	echo "SKIP the ported program ($dir/glibc_pkey_ported is missing)"
+fi
+expect "pkeys run passes" 0 '^PASS' "$pkeys" run -- "$prog"
+expect "pkeys run, stray write stopped by SIGSEGV" 139 'key is closed' \
+	"$pkeys" run -- "$prog" violate
+expect "PKEYS_BACKEND=emu pkeys run passes" 0 '^PASS' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog"
+expect "PKEYS_BACKEND=emu pkeys run, stray write stopped" 139 'key is closed' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
+
+# What `pkeys run` does to the environment.
+show='echo "LD_PRELOAD=[$LD_PRELOAD]"'
+if [ "$backend" = x86_pku ]; then
+	expect "pkeys run leaves LD_PRELOAD alone on hardware" 0 \
+		'^LD_PRELOAD=\[\]$' "$pkeys" run -- sh -c "$show"
+else
+	expect "pkeys run preloads the emulation" 0 \
+		'^LD_PRELOAD=\[/.*/libpkeys_preload\.so\]$' \
+		"$pkeys" run -- sh -c "$show"
+fi
+lib=$(PKEYS_BACKEND=emu "$pkeys" run -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+expect "pkeys run appends to LD_PRELOAD" 0 \
+	"^LD_PRELOAD=\[$lib:/.*/libpkeys_preload\.so\]\$" \
+	env PKEYS_BACKEND=emu LD_PRELOAD="$lib" "$pkeys" run -- sh -c "$show"
+# LD_PRELOAD cannot reach a static program: pkeys run says so.
+out=$(PKEYS_BACKEND=emu "$pkeys" run -- "$prog" 2>&1)
+case $out in
+*statically*) fail "no warning for a dynamic program" "$out" ;;
+*) pass "no warning for a dynamic program" ;;
+esac
+if busybox=$(command -v busybox) && [ -n "$busybox" ]; then
+	expect "pkeys run warns about a static program" 0 'statically linked' \
+		env PKEYS_BACKEND=emu "$pkeys" run -- "$busybox" true
+else
+	skipped=$((skipped + 1))
+	echo "SKIP pkeys run warns about a static program (no busybox here)"
+fi
+expect "pkeys run: missing command" 127 'no-such-command' \
+	"$pkeys" run -- "$dir/no-such-command"
+expect "pkeys run: no backend" 125 'PKEYS_BACKEND' \
+	env PKEYS_BACKEND=bogus "$pkeys" run -- true
+
+echo "unmodified/$env: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
