@@ -310,6 +310,15 @@ PK_API int pk_fault_set_handler(pk_fault_fn fn, void *ctx);
  */
 PK_API int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault);
 
+/*
+ * sigaltstack(2) that refuses a stack in keyed memory where signals could
+ * not be delivered on it: -EOPNOTSUPP on the emulation (a closed key's
+ * pages are closed to the kernel too) and on hardware with a kernel
+ * before 6.12 (which writes the signal frame with the thread's rights).
+ * Otherwise 0 or the error of sigaltstack(2).
+ */
+PK_API int pk_sigaltstack(const stack_t *ss, stack_t *old);
+
 /* What pk_info reports about the machine and the chosen backend. */
 struct pk_info {
 	int cpu_pku;	   /* CPUID says the CPU has PKU */

@@ -13,7 +13,9 @@
 #include <execinfo.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -299,4 +301,48 @@ int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault)
 	if (fault)
 		*fault = frame.fault;
 	return -EFAULT;
+}
+
+/*
+ * Kernels before 6.12 write a signal frame with the thread's own rights,
+ * so a frame on a stack whose key the thread has closed cannot be
+ * written and the process dies; 6.12 opens every key while it writes.
+ */
+static int kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return 0;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+int pk_sigaltstack(const stack_t *ss, stack_t *old)
+{
+	const struct pk__backend *b = pk__backend();
+	uintptr_t start, end;
+	int keyed;
+
+	if (ss && !(ss->ss_flags & SS_DISABLE)) {
+		start = (uintptr_t)ss->ss_sp;
+		end = start + ss->ss_size;
+		if (end < start)
+			return -EINVAL;
+		pk__lock_take();
+		keyed = 0;
+		for (struct pk__range *r = pk__reg_lower(start);
+		     r && r->start < end; r = r->next[0])
+			keyed |= r->key > 0;
+		pk__lock_drop();
+		/*
+		 * The emulation closes a key's pages for everyone: the
+		 * kernel could not write a frame there while they are
+		 * closed.  Hardware needs a kernel that opens keys for it.
+		 */
+		if (keyed && (b != &pk__backend_x86_pku ||
+			      !kernel_at_least(6, 12)))
+			return -EOPNOTSUPP;
+	}
+	return sigaltstack(ss, old) ? -errno : 0;
 }

@@ -338,3 +338,48 @@ void test_signal_rights(void)
 		EXPECT_OK(p, W);
 	}
 }
+
+static volatile int on_alt;
+
+static void on_usr2(int sig)
+{
+	int here;
+
+	(void)sig;
+	on_alt = (char *)&here != NULL;
+}
+
+/* An alternate signal stack: plain memory works, keyed memory is refused
+ * where the kernel could not write a signal frame on it. */
+void test_sigaltstack_keyed(void)
+{
+	size_t pg = pkt_page(), len = 16 * pg;
+	char *plain = pkt_map(16, RW), *keyed = pkt_map(16, RW);
+	int k = pkt_key(0);
+	stack_t ss = {.ss_sp = plain, .ss_size = len, .ss_flags = 0}, old;
+
+	CHECK_EQ(pk_sigaltstack(&ss, &old), 0);
+	CHECK_EQ(pk_protect_range(keyed, len, k, 0), 0);
+	ss.ss_sp = keyed;
+	int rc = pk_sigaltstack(&ss, NULL);
+	if (rc == 0) {
+		/* Hardware on a kernel that opens keys for signal frames:
+		 * deliver one there with the key closed. */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr2;
+		sa.sa_flags = SA_ONSTACK;
+		CHECK_EQ(sigaction(SIGUSR2, &sa, NULL), 0);
+		CHECK(pkt_exact());
+		CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+		CHECK_EQ(raise(SIGUSR2), 0);
+		CHECK(on_alt);
+	} else {
+		CHECK_EQ(rc, -EOPNOTSUPP);
+		/* Refused: the plain stack is still the one in use. */
+		CHECK_EQ(sigaltstack(NULL, &old), 0);
+		CHECK(old.ss_sp == plain);
+	}
+	ss.ss_flags = SS_DISABLE;
+	CHECK_EQ(pk_sigaltstack(&ss, NULL), 0);
+}
