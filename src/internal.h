@@ -180,6 +180,7 @@ unsigned pk__union_rights(int key);
 struct pk__thread *pk__self_locked(void);
 struct pk__thread *pk__thread_for_child(void);
 void pk__thread_gone(struct pk__thread *t);
+int pk__for_each_task(int (*fn)(void *ctx, int tid), void *ctx);
 int pk__count_tasks(void);
 void pk__threads_recount(void);
 void pk__threads_fork_prepare(void);

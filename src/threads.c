@@ -134,19 +134,23 @@ void pk__thread_gone(struct pk__thread *t)
 	spare = t;
 }
 
-/* Threads in the process now, from /proc/self/task; -1 if unreadable. */
-int pk__count_tasks(void)
+/*
+ * Call fn(ctx, tid) for each thread of the process, from /proc/self/task
+ * with raw system calls (no malloc: callers hold pk__lock).  Stops at
+ * fn's first non-zero return and returns it, or -errno.
+ */
+int pk__for_each_task(int (*fn)(void *ctx, int tid), void *ctx)
 {
 	char buf[4096];
 	long n;
-	int fd, count = 0;
+	int fd, rc = 0;
 
 	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
 			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
+		return -errno;
+	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n && rc == 0;) {
 			struct {
 				uint64_t ino;
 				int64_t off;
@@ -154,13 +158,30 @@ int pk__count_tasks(void)
 				unsigned char type;
 				char name[];
 			} *d = (void *)(buf + off);
-			if (d->name[0] != '.')
-				count++;
+			int tid = 0;
+			for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
+				tid = tid * 10 + (*c - '0');
+			if (tid > 0)
+				rc = fn(ctx, tid);
 			off += d->reclen;
 		}
-	}
 	close(fd);
-	return count;
+	return rc;
+}
+
+static int count_one(void *ctx, int tid)
+{
+	(void)tid;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* Threads in the process now; -1 if /proc cannot tell. */
+int pk__count_tasks(void)
+{
+	int count = 0;
+
+	return pk__for_each_task(count_one, &count) ? -1 : count;
 }
 
 void pk__threads_recount(void)

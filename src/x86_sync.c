@@ -13,7 +13,6 @@
  * after a second, and says so in its man page.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -80,36 +79,19 @@ static int push(int tid)
 	return 0;
 }
 
+static int add_target(void *self, int tid)
+{
+	return tid == *(int *)self ? 0 : push(tid);
+}
+
 /* pk__lock held (so no other round runs). */
 int pk__x86_sync_all(void)
 {
-	int self = (int)syscall(SYS_gettid), pid = getpid(), fd, rc = 0;
-	char buf[4096];
-	long n;
+	int self = (int)syscall(SYS_gettid), pid = getpid(), rc;
 	struct timespec pause = {0, 20000};
 
 	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
-			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0)
-		for (long off = 0; off < n && rc == 0;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *d = (void *)(buf + off);
-			int tid = 0;
-			for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
-				tid = tid * 10 + (*c - '0');
-			if (tid > 0 && tid != self)
-				rc = push(tid);
-			off += d->reclen;
-		}
-	close(fd);
+	rc = pk__for_each_task(add_target, &self);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < targets_n; i++)
