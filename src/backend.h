@@ -23,9 +23,10 @@ struct pk__backend {
 	/* One line for pk_info: what the backend enforces. */
 	const char *guarantee;
 	/*
-	 * Whether the kernel's protection of keyed pages is narrowed by
-	 * rights (emulation), so that the program's own protection must
-	 * come from the registry rather than from the kernel.
+	 * Whether the kernel's protection of keyed pages may be narrowed by
+	 * rights (the emulation; evicted virtual keys on hardware), so that
+	 * the program's own protection comes from the registry rather than
+	 * from the kernel, and plain mprotect calls must go through it.
 	 */
 	int narrows;
 
@@ -38,8 +39,10 @@ struct pk__backend {
 	int (*probe)(char *why, size_t len);
 
 	/*
-	 * Allocate a key and give the calling thread `rights` for it.
-	 * Called with pk__lock held.  Returns the key or -ENOSPC.
+	 * Pick a free key number (pk__key_allocated tells which are taken)
+	 * and prepare it.  Called with pk__lock held; the core then sets
+	 * every thread's initial rights and calls set_all.  Returns the key
+	 * or -ENOSPC.
 	 */
 	int (*key_alloc)(unsigned rights);
 
@@ -48,7 +51,8 @@ struct pk__backend {
 
 	/*
 	 * Give whole pages [addr, addr+len), all mapped within one kernel
-	 * mapping or several, protection prot and key (0..nkeys-1).  Called
+	 * mapping or several, protection prot and key: 0..nkeys-1, or -1
+	 * for "whatever key the kernel has" (pages with no assignment).  Called
 	 * with pk__lock held, before the registry is updated.  Returns 0 or
 	 * -errno; on failure the pages are as before (the core makes one
 	 * call per mapping, so the kernel never fails half-way).
