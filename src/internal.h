@@ -12,7 +12,7 @@
 #include "backend.h"
 #include "pkeys.h"
 
-/* Hardware keys (x86 PKRU names 16); the emulation has PK__KEYS. */
+/* Hardware keys x86 PKRU names; the library's keys (virtual on x86). */
 #define PK__MAX_KEYS 16
 #define PK__KEYS 1024
 #define PK__RIGHTS_UNSET 0xffu
