@@ -204,7 +204,7 @@ static void run(const struct ops *o, size_t n, int passes, int rounds,
 static void child(int which, size_t n, struct result *r)
 {
 	struct ops o = {0};
-	int rc, small = n <= 8192;
+	int rc;
 
 	switch (which) {
 	case PKHEAP: {
@@ -228,7 +228,7 @@ static void child(int which, size_t n, struct result *r)
 		}
 		o = (struct ops){sodium_alloc, sodium_release, sodium_close_open,
 				 NULL};
-		run(&o, n, small ? 5 : 2, small ? 20 : 3, r);
+		run(&o, n, n <= 8192 ? 5 : 2, n <= 8192 ? 20 : 3, r);
 #else
 		snprintf(r->note, sizeof(r->note),
 			 "absent: built without libsodium (libsodium-dev)");

@@ -1,5 +1,6 @@
 # pk_heap: a protected heap for secrets (include/pkeys/heap.h).
-target_sources(pkeys_objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/heap.c)
+target_sources(pkeys_objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/heap.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap_flush.c)
 
 add_executable(token_service examples/token_service.c)
 target_link_libraries(token_service PRIVATE pkeys)

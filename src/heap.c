@@ -21,6 +21,12 @@
  * needs no access window.  Writing (free, calloc, realloc, canaries,
  * destroy) opens the key for the calling thread and restores its rights.
  *
+ * Flush sentinel.  Unless the heap has guard pages, the keyed range
+ * goes on for HEAP_SENTINEL_GAP + 1 pages past the reservation; its last
+ * page may be mapped to the zero page so that closing the key flushes
+ * the TLB at once instead of page by page, where that is cheaper
+ * (src/heap_flush.c).
+ *
  * One mutex per heap guards all metadata.  Opening the key may take the
  * library's lock (emulation); the library never calls back into a heap,
  * so that order cannot deadlock.
@@ -39,6 +45,8 @@
 #include <unistd.h>
 
 #include <pkeys/heap.h>
+
+#include "heap_flush.h"
 
 #define NONE UINT32_MAX
 #define CANARY 16u
@@ -91,6 +99,7 @@ struct pk_heap {
 	size_t high;		/* top's highest value since the last release */
 	size_t idle;		/* about how many free pages are resident */
 	size_t pool_hint;	/* no pool bit below word pool_hint */
+	int sentinel;		/* 1 mapped, -1 not wanted, 0 not decided */
 	uint32_t partial[NCLASS];
 	uint16_t slot[NCLASS];	/* slot size: class size + canary */
 	uint16_t nslots[NCLASS];
@@ -263,6 +272,38 @@ static size_t pool_find(const struct pk_heap *h, size_t n)
 	return NONE;
 }
 
+/*
+ * Keep the sentinel page mapped (by reading it) while the heap's pages
+ * span more than a few and fewer than the kernel's page-by-page limit:
+ * below, invalidating them one by one is as cheap; above, the kernel
+ * flushes everything anyway and the sentinel only adds its own entry.
+ * The gaps between the bounds keep a heap that hovers around one from
+ * mapping and dropping it over and over.  Best effort: without it key
+ * changes cost more, nothing else.
+ */
+static void sentinel_update(struct pk_heap *h)
+{
+	char *at = page_addr(h, h->npages + HEAP_SENTINEL_GAP);
+	int saved;
+
+	if (h->sentinel == 0 && h->top >= HEAP_SENTINEL_FROM &&
+	    h->top <= HEAP_SENTINEL_GAP) {
+		if (!pk__heap_sentinel_pays()) {
+			h->sentinel = -1;
+			return;
+		}
+		if (open_key(h, &saved) != 0)
+			return;
+		(void)*(volatile const char *)at;
+		close_key(h, saved);
+		h->sentinel = 1;
+	} else if (h->sentinel == 1 && (h->top < HEAP_SENTINEL_FROM / 2 ||
+					h->top > HEAP_SENTINEL_DROP)) {
+		if (madvise(at, h->page, MADV_DONTNEED) == 0)
+			h->sentinel = 0;
+	}
+}
+
 static size_t pool_take(struct pk_heap *h, size_t n)
 {
 	size_t pg = pool_find(h, n);
@@ -280,6 +321,7 @@ static size_t pool_take(struct pk_heap *h, size_t n)
 		h->top += n;
 		if (h->top > h->high)
 			h->high = h->top;
+		sentinel_update(h);
 	}
 	/* An estimate: pages taken may have been released already. */
 	h->idle -= n < h->idle ? n : h->idle;
@@ -333,6 +375,7 @@ static void pool_give(struct pk_heap *h, size_t pg, size_t n)
 		h->top--;
 		h->pool[h->top / 64] &= ~(1ull << (h->top % 64));
 	}
+	sentinel_update(h);
 	if (!(h->flags & PK_HEAP_MLOCK) && h->idle > 64 &&
 	    h->idle > h->used_pages)
 		pool_release(h);
@@ -628,10 +671,19 @@ static void fill_secret(uint64_t s[2])
 /* Map the reservation: guard pages first (no key), keyed pages inside. */
 static int map_heap(struct pk_heap *h)
 {
-	size_t len = h->npages << h->shift;
 	size_t guard = (h->flags & PK_HEAP_GUARD_PAGES) ? h->page : 0;
+	size_t len = h->npages << h->shift;
 	void *p = NULL;
 	int rc;
+
+	/*
+	 * The sentinel must change protection with the blocks, so the keyed
+	 * pages between them would be open with the key: it would undo the
+	 * trailing guard page.  Guarded heaps go without it.
+	 */
+	h->sentinel = guard ? -1 : 0;
+	if (!guard)
+		len += (HEAP_SENTINEL_GAP + 1) << h->shift;
 
 	h->map_len = len + 2 * guard;
 	if (guard) {
@@ -656,8 +708,8 @@ static int map_heap(struct pk_heap *h)
 	if (madvise(h->base, len, MADV_DONTDUMP))
 		rc = -errno;
 	else if ((h->flags & PK_HEAP_MLOCK) &&
-		 mlock2(h->base, len, MLOCK_ONFAULT))
-		rc = lock_limit_error(h, len, errno);
+		 mlock2(h->base, h->npages << h->shift, MLOCK_ONFAULT))
+		rc = lock_limit_error(h, h->npages << h->shift, errno);
 	if (rc)
 		pk_munmap(h->map, h->map_len);
 	return rc;
