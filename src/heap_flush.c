@@ -1,6 +1,6 @@
 /*
  * Whether a heap should keep a flush sentinel: one page of its keyed
- * range, far from its blocks, mapped to the kernel's zero page.
+ * range, far from its blocks, mapped by a read and never written.
  *
  * Why.  Closing a key on the emulation is mprotect(2) over the heap's
  * range, and the kernel then invalidates the TLB entries of the pages
@@ -13,8 +13,10 @@
  * flush), so a heap of 32 pages pays 130 us to close where a full flush
  * would cost 15.  A present page 33 pages beyond the heap's last page
  * stretches the changed span past the ceiling and turns the page-by-page
- * invalidation into one full flush.  Reading that page maps the shared
- * zero page: it costs no memory (a page-table page at most).
+ * invalidation into one full flush.  Reading that page maps it without
+ * writing it: the kernel's shared zero page, or one page of memory where
+ * the kernel counts or allocates it (this project's machines do: a heap
+ * with a sentinel is 4 KiB bigger), plus a page-table page at most.
  *
  * Whether it pays is measured once per process, the first time a heap
  * grows far enough to care: the same close and reopen over 32 resident
@@ -36,8 +38,8 @@
 #include "heap_flush.h"
 
 #define PROBE_PAGES 32
-#define PROBE_SPAN (PROBE_PAGES + HEAP_SENTINEL_GAP + 1)
-#define ROUNDS 5
+#define PROBE_SPAN  (PROBE_PAGES + HEAP_SENTINEL_GAP + 1)
+#define ROUNDS	    5
 
 static int verdict;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -85,8 +87,8 @@ static void measure(void)
 		verdict = env[0] == '1';
 		return;
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
 	if (p == MAP_FAILED)
 		return;
 	for (size_t i = 0; i < PROBE_PAGES; i++)

@@ -695,6 +695,64 @@ void test_heap_threads(void)
 	CHECK_EQ(pk_heap_destroy(th_heap, 0), 0);
 }
 
+/*
+ * fork while other threads are inside heap calls: the child can use the
+ * heap at once (no lock left held by a thread that does not exist in
+ * it), and the parent's threads go on.
+ */
+static volatile int churn_stop;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&churn_stop, __ATOMIC_RELAXED)) {
+		void *p = take(th_heap, 32);
+		CHECK_EQ(pk_heap_free(th_heap, p), 0);
+	}
+	return NULL;
+}
+
+void test_heap_fork(void)
+{
+	pthread_t t[2];
+
+	th_key = pkt_key(0);
+	th_heap = heap_new(th_key, 0, 0, NULL);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, churn, NULL), 0);
+	for (int i = 0; i < 100; i++) {
+		int status = 0, waited = 0;
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			void *p = NULL;
+			_exit(pk_heap_alloc(th_heap, 32, &p) == 0 &&
+				      pk_heap_free(th_heap, p) == 0 &&
+				      usage(th_heap).blocks <= 2
+			      ? 0
+			      : 1);
+		}
+		/* A child stuck on a heap lock is killed, and fails the test. */
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (++waited == 2000) {
+				kill(pid, SIGKILL);
+				CHECK_EQ(waitpid(pid, &status, 0), pid);
+				pkt_fail(__FILE__, __LINE__,
+					 "fork %d: the child is stuck in the heap",
+					 i);
+			}
+			usleep(1000);
+		}
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	__atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	CHECK_EQ(usage(th_heap).blocks, 0);
+	CHECK_EQ(pk_heap_destroy(th_heap, 0), 0);
+}
+
 #define EXPECT_REPORT(r, count, text)                                      \
 	do {                                                               \
 		CHECK_EQ((r)->n, count);                                   \
