@@ -30,8 +30,8 @@ bench: all
 bench-vm: all
 	@sh scripts/deps.sh vm
 	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -f $(BUILD)/bench_ranges \
-		-f $(BUILD)/bench_threads \
-		-- sh -c '/bin/bench_switch && /bin/bench_ranges && /bin/bench_threads'
+		-f $(BUILD)/bench_threads -f $(BUILD)/bench_heap \
+		-- sh -c '/bin/bench_switch && /bin/bench_ranges && /bin/bench_threads && /bin/bench_heap'
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
