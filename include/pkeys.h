@@ -71,18 +71,22 @@ PK_API const char *pk_backend_reason(void);
  * the key's initial rights: every thread of the process, existing or
  * created later, holds them until it changes them (rights a thread held
  * for the same key number before it was freed are forgotten).  New
- * threads inherit their creator's rights.  The emulation has 1023 keys;
- * the hardware backend, the keys the kernel gives (at most 15).
- * Returns the key (>= 1), -EINVAL for unknown flags or rights, -ENOSPC
- * when no key is left, -ENOMEM when the emulation cannot record the
- * thread's rights.
+ * threads inherit their creator's rights.  Both backends have 1023
+ * keys: the hardware backend gives as many as it can (at most 15, what
+ * the kernel gives) a hardware key each and shares those among the
+ * rest (see pk_set).  Returns the key (>= 1), -EINVAL for unknown flags
+ * or rights, -ENOSPC when no key is left, -ENOMEM when the library
+ * cannot record the calling thread's rights, and on the hardware
+ * backend -EAGAIN as pk_set_all.
  */
 PK_API int pk_key_alloc(unsigned flags, unsigned rights);
 
 /*
  * Free a key.  Returns 0, -EINVAL when key was not allocated by
  * pk_key_alloc (or is 0), -EBUSY when pages still carry it (give them
- * key 0 with pk_mprotect, or unmap them, first).
+ * key 0 with pk_mprotect, or unmap them, first), when a range
+ * assignment names it (PK_RANGE_PERSIST ones included: pk_unprotect_range
+ * them), or while a thread is inside a domain that holds it.
  */
 PK_API int pk_key_free(int key);
 
@@ -114,9 +118,17 @@ PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
  * kernel refuses: -ENOMEM (no memory, or the mapping limit), -EACCES (a
  * protection the mapping never allowed, such as PROT_WRITE on a shared
  * read-only file mapping, which pk_mprotect accepted while the key was
- * closed).
+ * closed).  The hardware backend fails the same way for a key beyond
+ * its hardware keys when it cannot give the key's pages their new
+ * protection.
  * Async-signal-safe on both backends.  Hardware backend: RDPKRU and
- * WRPKRU, no system call (a thread's first call also makes its record).
+ * WRPKRU, no system call (a thread's first call also makes its record),
+ * for a key holding a hardware key.  A key without one (when more keys
+ * are allocated than the hardware has) takes the least recently used
+ * one: one mprotect per range of the key giving it up and of the key
+ * taking it, and a signal round trip to every other thread; if that
+ * fails the key stays shared, its pages narrowed by every thread's
+ * rights as on the emulation.
  * Emulation: may change the protection of the key's pages (one mprotect
  * per range) under a process-wide lock taken with signals blocked.
  */
@@ -145,7 +157,9 @@ PK_API int pk_set_all(int key, unsigned rights);
  * order.  While a thread is inside a domain, pk_key_free of its keys
  * is -EBUSY.  Both are async-signal-safe.  Returns 0, or -EINVAL (n
  * outside 1..PK_DOMAIN_MAX, a key not allocated, bad rights, a saved
- * state that was not entered), -EBUSY (255 nested domains on one key).
+ * state that was not entered), -EBUSY (255 nested domains on one key),
+ * or pk_set's errors when pages must be reprotected; on failure no
+ * key's rights changed.
  */
 #define PK_DOMAIN_MAX 16
 
@@ -165,10 +179,8 @@ PK_API int pk_domain_enter(const struct pk_domain_entry *domain, int n,
 PK_API int pk_domain_leave(const struct pk_domain_saved *saved);
 
 /*
- * How many more keys pk_key_alloc can give now (>= 0).  On the hardware
- * backend this asks the kernel by allocating every free key and freeing
- * it again (about 30 system calls); meanwhile a pkey_alloc(2) made
- * directly by other code in the process would fail.
+ * How many more keys pk_key_alloc can give now (>= 0): on both backends
+ * the library's unallocated keys, out of 1023.  No system call.
  */
 PK_API int pk_keys_available(void);
 
@@ -261,8 +273,10 @@ struct pk_fault {
  * pk_try to recover).  ucontext may be NULL, but then the access kind,
  * the instruction and, on the emulation, whether a write-disabled key
  * caused it, are unknown.  Async-signal-safe on the hardware backend
- * (the range is left NULL when the library's lock is busy); on the
- * emulation it may wait for that lock.
+ * for faults a hardware key caused (SEGV_PKUERR; the range is left NULL
+ * when the library's lock is busy); on the emulation, and on hardware
+ * for a key sharing a hardware key (SEGV_ACCERR), it waits for that
+ * lock, so it must not run in a handler that interrupted a library call.
  */
 PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 			   struct pk_fault *out);
@@ -285,15 +299,19 @@ PK_API int pk_fault_format(const struct pk_fault *fault, char *buf,
  * Report key faults on stderr: the paragraph of pk_fault_format and a
  * backtrace, then the default action (the process dies of SIGSEGV and
  * dumps core as it would have).  Installs the library's SIGSEGV handler;
- * faults that are not key faults go to the handler installed before it,
- * or to the default action.  flags must be 0.  Returns 0 or -errno.
+ * faults that are not key faults, and key faults after the report, go
+ * to the handler installed before it, or to the default action.  A
+ * SIGSEGV sent by kill(2) is passed on the same way: ignored if it was
+ * ignored, fatal if it had the default action.  flags must be 0.
+ * Returns 0 or -errno.
  */
 PK_API int pk_fault_report(unsigned flags);
 
 /*
  * Call fn(fault, ctx) for every key fault not caught by pk_try, in the
  * signal handler, before the report.  fn may siglongjmp out (then it
- * must restore rights itself) or return, and the default action follows.
+ * must restore rights itself) or return: then the handler installed
+ * before the library's is called, or the default action follows.
  * NULL removes it.  Installs the library's SIGSEGV handler.
  */
 typedef void (*pk_fault_fn)(const struct pk_fault *fault, void *ctx);

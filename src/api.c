@@ -126,8 +126,10 @@ int pk_key_free(int key)
 	else if (pk__reg_key_in_use(key) ||
 		 __atomic_load_n(&pk__domain_users[key], __ATOMIC_RELAXED))
 		rc = -EBUSY;
-	else if ((rc = b->key_free(key)) == 0)
+	else if ((rc = b->key_free(key)) == 0) {
 		key_mark(key, 0);
+		pk__key_forget_name(key);
+	}
 	pk__lock_drop();
 	return rc;
 }

@@ -149,8 +149,11 @@ static int move_in(int key)
 			return -ENOSPC; /* the kernel gave no key at all */
 		victim = owner[hw];
 		rc = rekey_pages(victim, 0);
-		if (rc)
+		if (rc) {
+			/* The victim stays: its pages go back to hw. */
+			(void)rekey_pages(victim, hw);
 			return rc;
+		}
 		__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
 	}
 	bind(key, hw);
@@ -166,7 +169,17 @@ static int move_in(int key)
 		bind(0, hw);
 		return rc;
 	}
-	return rekey_pages(key, hw);
+	rc = rekey_pages(key, hw);
+	/*
+	 * Some pages took hw, some did not: back to evicted, all on key 0
+	 * under the union.  hw stays bound (PKRU guards the pages still
+	 * carrying it) unless every page left it.
+	 */
+	if (rc && rekey_pages(key, 0) == 0) {
+		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+		bind(0, hw);
+	}
+	return rc;
 }
 
 /*
@@ -258,9 +271,16 @@ static int apply_evicted(int key)
 	return slot(key) ? 0 : rekey_pages(key, 0);
 }
 
+/*
+ * Resident keys change in PKRU alone, without the lock.  An evicted key
+ * moves in; when it cannot, it stays evicted and its pages follow the
+ * new union.  If that fails too, every key gets its old rights back, so
+ * a failing call changes nothing.
+ */
 static int set_many(const int *keys, const unsigned *rights, int n)
 {
 	struct pk__thread *t = pk__thread_state;
+	uint8_t old[PK_DOMAIN_MAX];
 	int rc = 0;
 
 	if (!t) {
@@ -270,10 +290,12 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 		if (!t)
 			return -ENOMEM;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		old[i] = t->rights[keys[i]];
 		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
 				 __ATOMIC_RELAXED);
-	for (int i = 0; i < n; i++) {
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
 		int hw = slot(keys[i]);
 		if (hw) {
 			__atomic_store_n(&last_use[hw], ++use_clock,
@@ -281,8 +303,22 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 			continue;
 		}
 		pk__lock_take();
-		if (!slot(keys[i]) && move_in(keys[i]))
-			rc = apply_evicted(keys[i]);
+		if (!slot(keys[i])) {
+			int moved = move_in(keys[i]);
+			if (moved && slot(keys[i]))
+				rc = moved;
+			else if (moved)
+				rc = apply_evicted(keys[i]);
+		}
+		pk__lock_drop();
+	}
+	if (rc) {
+		for (int i = n - 1; i >= 0; i--)
+			__atomic_store_n(&t->rights[keys[i]], old[i],
+					 __ATOMIC_RELAXED);
+		pk__lock_take();
+		for (int i = 0; i < n; i++)
+			(void)apply_evicted(keys[i]);
 		pk__lock_drop();
 	}
 	load(t);

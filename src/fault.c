@@ -36,6 +36,12 @@ int pk_key_set_name(int key, const char *name)
 	return 0;
 }
 
+/* The key is being freed: its number's next key starts unnamed.  Lock held. */
+void pk__key_forget_name(int key)
+{
+	memset(names[key], 0, sizeof(names[key]));
+}
+
 int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 		    struct pk_fault *out)
 {
@@ -186,18 +192,30 @@ static void report(const struct pk_fault *f)
 }
 
 /*
- * Not ours to handle: hand it to the handler installed before us, or
- * let the default action happen when the faulting access runs again.
+ * Not ours to handle: do what would have happened without the library.
+ * A handler installed before us gets the signal.  Otherwise a fault
+ * (si_code > 0) gets the default action when the faulting access runs
+ * again: the kernel kills for a synchronous fault even when SIGSEGV is
+ * ignored.  A SIGSEGV sent by kill(2), tgkill(2) or sigqueue(3)
+ * (si_code <= 0) runs nothing again: an ignored one is dropped and
+ * leaves our handler in place, a default one terminates the process
+ * now, with a core dump, as it would have.
  */
 static void pass_on(int sig, siginfo_t *info, void *uc)
 {
+	int sent = info && info->si_code <= 0;
+
 	if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
 		previous.sa_sigaction(sig, info, uc);
 	} else if (previous.sa_handler != SIG_DFL &&
 		   previous.sa_handler != SIG_IGN) {
 		previous.sa_handler(sig);
-	} else {
+	} else if (!sent) {
 		signal(SIGSEGV, SIG_DFL);
+	} else if (previous.sa_handler == SIG_DFL) {
+		/* SA_NODEFER: not blocked here, so raise() delivers it now. */
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
 	}
 }
 

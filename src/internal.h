@@ -42,6 +42,7 @@ int pk__in_fork(void);
 
 /* Keys allocated through the library (bit k = key k). */
 int pk__key_allocated(int key);
+void pk__key_forget_name(int key); /* fault.c; lock held */
 
 /*
  * arena.c: the library's own memory, from one reservation that is never

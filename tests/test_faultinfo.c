@@ -82,6 +82,17 @@ void test_fault_fields(void)
 	int v = 0;
 	CHECK_EQ(pk_try(nothing, &v, &f), 0);
 	CHECK_EQ(v, 42);
+
+	/* A freed key forgets its name: the number's next key has none. */
+	CHECK_EQ(pk_key_set_name(k, "old-name"), 0);
+	CHECK_EQ(pk_unprotect_range(p, 2 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+	CHECK_EQ(pk_key_set_name(k, "x"), -EINVAL);
+	CHECK_EQ(pk_key_alloc(0, PK_DISABLE_ACCESS), k);
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	CHECK_EQ(pk_try(read_target, &sink, &f), -EFAULT);
+	CHECK_EQ(f.key, k);
+	CHECK(f.name == NULL);
 }
 
 /*
@@ -253,6 +264,57 @@ void test_fault_report(void)
 	if (!strstr(out, want) || !strstr(out, "\"session-keys\"") ||
 	    !strstr(out, "backtrace") || !strstr(out, "access disabled"))
 		pkt_fail(__FILE__, __LINE__, "report was: %s", out);
+}
+
+/*
+ * A SIGSEGV sent with kill(2) is no fault: nothing runs again after the
+ * handler returns.  With SIGSEGV ignored before the library it is
+ * dropped and the library's handler stays (pk_try still catches key
+ * faults); with the default action the process dies of it, as it would
+ * without the library.
+ */
+static void sent_child(void (*previous)(int), char *p, int k)
+{
+	struct pk_fault f;
+	char sink;
+
+	syscall(SYS_setrlimit, 4 /* RLIMIT_CORE */,
+		&(struct { unsigned long cur, max; }){0, 0});
+	signal(SIGSEGV, previous);
+	target = p;
+	if (pk_try(read_target, &sink, &f) != -EFAULT || f.key != k)
+		_exit(2);
+	kill(getpid(), SIGSEGV);
+	if (pk_try(read_target, &sink, &f) != -EFAULT || f.key != k ||
+	    f.addr != p)
+		_exit(3);
+	_exit(0);
+}
+
+void test_fault_sent_signal(void)
+{
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(PK_DISABLE_ACCESS), status;
+	pid_t pid;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		sent_child(SIG_IGN, p, k);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		pkt_fail(__FILE__, __LINE__,
+			 "ignored SIGSEGV: child status %#x", status);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		sent_child(SIG_DFL, p, k);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+		pkt_fail(__FILE__, __LINE__,
+			 "default SIGSEGV: child status %#x, not killed by it",
+			 status);
 }
 
 struct worker {

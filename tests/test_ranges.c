@@ -381,6 +381,69 @@ void test_set_all_or_nothing(void)
 		EXPECT_FAULT(p + i * pg, W, k);
 }
 
+/*
+ * More keys than the hardware has: on the hardware backend the last one
+ * starts evicted (its pages on key 0, narrowed by its rights) and pk_set
+ * moves it in, evicting another.  A system call failing anywhere in that
+ * move must leave a consistent key: either the new rights hold on every
+ * one of its pages, or the call failed and the old ones do.  On the
+ * emulation the same calls reprotect pages and undo on failure.
+ */
+#define EV_KEYS 20
+
+void test_set_evicted_consistent(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(EV_KEYS + 6, RW);
+	int keys[EV_KEYS], k, moves = 0, failures = 0;
+
+	for (int i = 0; i < EV_KEYS; i++) {
+		keys[i] = pkt_key(0);
+		CHECK_EQ(pk_protect_range(p + i * pg, pg, keys[i], 0), 0);
+	}
+	k = keys[EV_KEYS - 1];
+	/* Three separate ranges for k. */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(pk_protect_range(p + (EV_KEYS + 1 + 2 * i) * pg, pg, k,
+					  0),
+			 0);
+	for (int n = 1; n <= 24; n++) {
+		unsigned old = (unsigned)pk_get(k);
+		unsigned want = old ^ PK_DISABLE_ACCESS;
+		int rc, now;
+
+		/* Use every other key: k becomes the least recently used. */
+		for (int i = 0; i < EV_KEYS - 1; i++)
+			CHECK_EQ(pk_set(keys[i], 0), 0);
+		pk__test_fail_protect(n, ENOMEM);
+		rc = pk_set(k, want);
+		pk__test_fail_protect(0, 0);
+		if (rc == 0) {
+			moves++;
+		} else {
+			CHECK_EQ(rc, -ENOMEM);
+			failures++;
+		}
+		now = pk_get(k);
+		CHECK_EQ(now, (int)(rc == 0 ? want : old));
+		for (int i = 0; i < 3; i++) {
+			char *page = p + (EV_KEYS + 1 + 2 * i) * pg;
+			if (now & PK_DISABLE_ACCESS) {
+				EXPECT_FAULT(page, R, k);
+				EXPECT_FAULT(page, W, k);
+			} else {
+				EXPECT_OK(page, W);
+			}
+		}
+		for (int i = 0; i < EV_KEYS - 1; i++)
+			EXPECT_OK(p + i * pg, W);
+	}
+	/* Hardware: some moves failed halfway and fell back to eviction. */
+	CHECK(moves > 0);
+	if (!pkt_exact())
+		CHECK(failures > 0);
+}
+
 void test_pk_mmap(void)
 {
 	size_t pg = pkt_page();
