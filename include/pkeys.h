@@ -15,12 +15,35 @@
  * When no backend can work (pk_init failed), every call that needs one
  * returns the error pk_init returned; the default key keeps working:
  * pk_mprotect with key 0 or -1, pk_set(0, 0), pk_get(0).
+ *
+ * The header builds as C99, C11 and C++.  Two declarations need POSIX
+ * types that strict ISO modes (-std=c99, -std=c11) leave out of
+ * <signal.h>: pk_fault_decode (siginfo_t) and pk_sigaltstack (stack_t).
+ * There they appear only when the program asks for POSIX, as it must
+ * for those types anyway: _POSIX_C_SOURCE 200809L (or _GNU_SOURCE)
+ * defined before the first #include.  The GNU modes (the compilers'
+ * default) and C++ have them.
  */
 #ifndef PKEYS_H
 #define PKEYS_H
 
 #include <signal.h>
 #include <stddef.h>
+
+/* Whether <signal.h> declared siginfo_t and stack_t (glibc and musl rules). */
+#if !defined(__STRICT_ANSI__) || defined(_GNU_SOURCE) || \
+	defined(_DEFAULT_SOURCE) || defined(_BSD_SOURCE) || \
+	defined(_XOPEN_SOURCE) || \
+	(defined(_POSIX_C_SOURCE) && (_POSIX_C_SOURCE + 0) >= 199309L)
+#define PK_HAVE_SIGINFO 1
+#endif
+#if !defined(__STRICT_ANSI__) || defined(_GNU_SOURCE) || \
+	defined(_DEFAULT_SOURCE) || defined(_BSD_SOURCE) || \
+	defined(_XOPEN_SOURCE_EXTENDED) || \
+	(defined(_XOPEN_SOURCE) && (_XOPEN_SOURCE + 0) >= 500) || \
+	(defined(_POSIX_C_SOURCE) && (_POSIX_C_SOURCE + 0) >= 200809L)
+#define PK_HAVE_STACK_T 1
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -278,8 +301,10 @@ struct pk_fault {
  * for a key sharing a hardware key (SEGV_ACCERR), it waits for that
  * lock, so it must not run in a handler that interrupted a library call.
  */
+#ifdef PK_HAVE_SIGINFO
 PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 			   struct pk_fault *out);
+#endif
 
 /*
  * Name a key for fault reports (at most 31 bytes are kept; NULL clears).
@@ -335,7 +360,9 @@ PK_API int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault);
  * before 6.12 (which writes the signal frame with the thread's rights).
  * Otherwise 0 or the error of sigaltstack(2).
  */
+#ifdef PK_HAVE_STACK_T
 PK_API int pk_sigaltstack(const stack_t *ss, stack_t *old);
+#endif
 
 /* What pk_info reports about the machine and the chosen backend. */
 struct pk_info {

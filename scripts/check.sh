@@ -24,6 +24,9 @@ sh scripts/deps.sh vm || failures+=("deps: could not install what the tests need
 echo "== man pages"
 bash scripts/man-check.sh || failures+=("man: scripts/man-check.sh found problems")
 
+echo "== headers"
+bash scripts/header-check.sh || failures+=("headers: scripts/header-check.sh found problems")
+
 build() { # build DIR CMAKE-ARGS...
 	local dir=$1
 	shift
