@@ -354,11 +354,12 @@ PK_API int pk_fault_set_handler(pk_fault_fn fn, void *ctx);
 PK_API int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault);
 
 /*
- * sigaltstack(2) that refuses a stack in keyed memory where signals could
- * not be delivered on it: -EOPNOTSUPP on the emulation (a closed key's
- * pages are closed to the kernel too) and on hardware with a kernel
- * before 6.12 (which writes the signal frame with the thread's rights).
- * Otherwise 0 or the error of sigaltstack(2).
+ * sigaltstack(2) that refuses a stack in keyed memory, where no signal
+ * handler could run: -EOPNOTSUPP on both backends (the emulation closes
+ * a closed key's pages to the kernel too; on hardware the kernel runs
+ * handlers with its initial rights, key 0 only, whatever the thread's,
+ * so the handler's first push faults).  Otherwise 0 or the error of
+ * sigaltstack(2).
  */
 #ifdef PK_HAVE_STACK_T
 PK_API int pk_sigaltstack(const stack_t *ss, stack_t *old);

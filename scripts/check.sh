@@ -9,6 +9,8 @@
 #   vm        both suites inside a QEMU VM whose CPU has PKU, so the
 #             hardware backend always runs; a VM that does not boot, or
 #             a hardware suite that skips there, counts as a failure
+#   vm-old    the hardware suite again, on the oldest cloud kernel
+#             installed when it is an older series (6.1 beside 6.12)
 #   unmodified  a program built against glibc's pkey calls alone, run
 #             plainly and under `pkeys run`, natively and in the VM
 set -uo pipefail
@@ -58,6 +60,19 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 			sh -c 'PKTEST_ENV=vm pktest --backend hw; PKTEST_ENV=vm pktest --backend emu'
 		grep -q '^hw/vm: [1-9][0-9]* passed, [0-9]* failed, 0 skipped' "$out/vm.log" ||
 			failures+=("vm: the hardware backend did not run every test in the VM")
+		# The hardware suite again on the oldest cloud kernel installed,
+		# when it is an older series than the newest (deps.sh installs
+		# 6.1 and 6.12): signal delivery with keys changed in 6.12.
+		oldest=$(printf '%s\n' /boot/vmlinuz-*-cloud-amd64 | sort -V | head -n1)
+		newest=$(printf '%s\n' /boot/vmlinuz-*-cloud-amd64 | sort -V | tail -n1)
+		oldest=${oldest#/boot/vmlinuz-} newest=${newest#/boot/vmlinuz-}
+		if [ "${oldest%.*-*}" != "${newest%.*-*}" ] && [ -e "/boot/vmlinuz-$oldest" ]; then
+			series=${oldest%.*-*}
+			suite vm-old bash tests/vm/run-in-vm.sh -t 1200 -k "${oldest%-cloud-amd64}" \
+				-f build/pktest -- sh -c "PKTEST_ENV=vm-$series pktest --backend hw"
+			grep -q "^hw/vm-$series: [1-9][0-9]* passed, [0-9]* failed, 0 skipped" "$out/vm-old.log" ||
+				failures+=("vm-old: the hardware backend did not run every test on $oldest")
+		fi
 	fi
 	# A program built against glibc's pkey calls only, plainly and under
 	# `pkeys run`, natively and in the VM (tests/compat/check.sh).
@@ -79,7 +94,7 @@ while read -r label p f s rest; do
 	echo "$label $p passed, $f failed, $s skipped${rest:+ $rest}"
 	passed=$((passed + p))
 	failed=$((failed + f))
-done < <(cat "$out"/*.log | sed -n -E 's/^([a-z]+\/[a-z]+:) ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped(.*)$/\1 \2 \3 \4 \5/p')
+done < <(cat "$out"/*.log | sed -n -E 's/^([a-z]+\/[a-z0-9.-]+:) ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped(.*)$/\1 \2 \3 \4 \5/p')
 for f in "${failures[@]}"; do
 	echo "FAIL $f"
 	failed=$((failed + 1))

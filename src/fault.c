@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -321,24 +320,8 @@ int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault)
 	return -EFAULT;
 }
 
-/*
- * Kernels before 6.12 write a signal frame with the thread's own rights,
- * so a frame on a stack whose key the thread has closed cannot be
- * written and the process dies; 6.12 opens every key while it writes.
- */
-static int kernel_at_least(int major, int minor)
-{
-	struct utsname u;
-	int ma = 0, mi = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-		return 0;
-	return ma > major || (ma == major && mi >= minor);
-}
-
 int pk_sigaltstack(const stack_t *ss, stack_t *old)
 {
-	const struct pk__backend *b = pk__backend();
 	uintptr_t start, end;
 	int keyed;
 
@@ -354,12 +337,15 @@ int pk_sigaltstack(const stack_t *ss, stack_t *old)
 			keyed |= r->key > 0;
 		pk__lock_drop();
 		/*
-		 * The emulation closes a key's pages for everyone: the
-		 * kernel could not write a frame there while they are
-		 * closed.  Hardware needs a kernel that opens keys for it.
+		 * No signal could run there.  The emulation closes a key's
+		 * pages to the kernel too: it cannot write a frame there
+		 * while the key is closed.  On hardware the kernel writes
+		 * the frame (6.12 and later open every key for that), but
+		 * then runs the handler with its initial rights, key 0
+		 * only: the handler's first push onto the stack faults,
+		 * whatever rights the thread had.
 		 */
-		if (keyed && (b != &pk__backend_x86_pku ||
-			      !kernel_at_least(6, 12)))
+		if (keyed)
 			return -EOPNOTSUPP;
 	}
 	return sigaltstack(ss, old) ? -errno : 0;

@@ -3,21 +3,24 @@
 # hardware-backend tests run on hosts without PKU. QEMU's TCG emulates PKU
 # with -cpu max; the Debian cloud kernel has protection keys enabled.
 #
-# Usage: run-in-vm.sh [-v] [-t SECONDS] [-f FILE]... -- COMMAND [ARGS...]
+# Usage: run-in-vm.sh [-v] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]
 #   -f FILE  copy FILE to /bin/<basename> in the VM, plus the shared
 #            libraries and loader it needs at their host paths
+#   -k VER   boot /boot/vmlinuz-VER*-cloud-amd64 (newest match), e.g. 6.1.
+#            or 6.12; default: the newest cloud kernel installed
 #   -t SECS  give up after SECS seconds (default 900)
 #   -v       copy the raw serial console to stderr (to debug boot failures)
 # Prints the command's output and exits with its status; 125 on VM trouble.
 set -u -o pipefail
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
-usage() { die "usage: $0 [-v] [-t SECONDS] [-f FILE]... -- COMMAND [ARGS...]"; }
+usage() { die "usage: $0 [-v] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]"; }
 
-timeout_s=900 verbose=0 files=()
-while getopts "t:f:v" opt; do
+timeout_s=900 verbose=0 files=() want=
+while getopts "t:f:k:v" opt; do
     case $opt in
         t) timeout_s=$OPTARG ;;
+        k) want=$OPTARG ;;
         f) [[ -f $OPTARG ]] || die "no such file: $OPTARG"; files+=("$OPTARG") ;;
         v) verbose=1 ;;
         *) usage ;;
@@ -26,8 +29,8 @@ done
 shift $((OPTIND - 1))
 (($#)) || usage
 
-kernel=$(printf '%s\n' /boot/vmlinuz-*-cloud-amd64 | sort -V | tail -n1)
-[[ -e $kernel ]] || die "missing cloud kernel (apt-get install linux-image-cloud-amd64)"
+kernel=$(printf '%s\n' /boot/vmlinuz-"$want"*-cloud-amd64 | sort -V | tail -n1)
+[[ -e $kernel ]] || die "missing cloud kernel${want:+ $want} (apt-get install linux-image-cloud-amd64)"
 [[ -r $kernel ]] || die "cannot read $kernel (run as root or chmod a+r it)"
 command -v qemu-system-x86_64 >/dev/null || die "missing qemu-system-x86_64 (apt-get install qemu-system-x86)"
 busybox=$(command -v busybox) || die "missing busybox (apt-get install busybox-static)"
