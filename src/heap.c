@@ -276,9 +276,9 @@ int pk_heap_destroy(struct pk_heap *h, unsigned flags)
 		for (size_t pg = 0; pg < h->top; pg++)
 			if (h->pages[pg].kind >= P_SLAB)
 				explicit_bzero(page_addr(h, pg), h->page);
-		pk__heap_close_key(h, saved);
+		pk__heap_close_key_locked(h, saved);
 	}
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	if (rc) {
 		pk__heap_deliver(h, &m, 1);
 		return rc;
@@ -298,7 +298,7 @@ int pk_heap_alloc(struct pk_heap *h, size_t size, void **out)
 		return -EINVAL;
 	pthread_mutex_lock(&h->lock);
 	rc = pk__heap_alloc_locked(h, size, out);
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	return rc;
 }
 
@@ -316,7 +316,7 @@ int pk_heap_calloc(struct pk_heap *h, size_t n, size_t size, void **out)
 		return rc;
 	pthread_mutex_lock(&h->lock);
 	rc = pk__heap_alloc_locked(h, total, &p);
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	/* The block is the caller's now: no lock needed to write it. */
 	if (rc == 0) {
 		memset(p, 0, total);
@@ -326,7 +326,11 @@ int pk_heap_calloc(struct pk_heap *h, size_t n, size_t size, void **out)
 	return rc;
 }
 
-/* A block's shape: its slab class, or NCLASS + its pages when large. */
+/*
+ * A block's shape: its slab class, or NCLASS + its pages when large.
+ * size is at most the reservation (the caller checks first), so the
+ * page count cannot wrap.
+ */
 static size_t shape_of(const struct pk_heap *h, size_t size)
 {
 	size_t extra = (h->flags & PK_HEAP_CANARIES) ? CANARY : 0;
@@ -379,7 +383,7 @@ int pk_heap_free(struct pk_heap *h, void *p)
 		pk__heap_free_locked(h, &b, damaged);
 		rc = damaged;
 	}
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	pk__heap_close_key(h, saved);
 	if (why)
 		return bad_pointer(h, "pk_heap_free", p, rc, why);
@@ -407,12 +411,13 @@ int pk_heap_realloc(struct pk_heap *h, void **p, size_t size)
 	pthread_mutex_lock(&h->lock);
 	if ((rc = pk__heap_lookup(h, *p, &b, &why)) == 0 &&
 	    (rc = pk__heap_check_block(h, &b, "pk_heap_realloc", &m)) == 0 &&
+	    (rc = size > (h->npages << h->shift) ? -ENOMEM : 0) == 0 &&
 	    shape_of(h, size) != shape_of_block(h, &b) &&
 	    (rc = pk__heap_alloc_locked(h, size, &q)) == 0) {
 		memcpy(q, b.addr, size < b.usable ? size : b.usable);
 		pk__heap_free_locked(h, &b, 0);
 	}
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	pk__heap_close_key(h, saved);
 	if (why)
 		return bad_pointer(h, "pk_heap_realloc", *p, rc, why);
@@ -433,7 +438,7 @@ ssize_t pk_heap_usable_size(struct pk_heap *h, const void *p)
 		return -EINVAL;
 	pthread_mutex_lock(&h->lock);
 	rc = pk__heap_lookup(h, p, &b, &why);
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	return rc ? rc : (ssize_t)b.usable;
 }
 
@@ -454,6 +459,6 @@ int pk_heap_usage(struct pk_heap *h, struct pk_heap_usage *out)
 		.key = h->key,
 		.flags = h->flags,
 	};
-	pthread_mutex_unlock(&h->lock);
+	pk__heap_unlock(h);
 	return 0;
 }

@@ -49,18 +49,39 @@ int pk__heap_open_key(const struct pk_heap *h, int *saved)
 	return r == 0 ? 0 : pk_set(h->key, 0);
 }
 
+/* Narrowing can fail on the emulation (mprotect); never silently. */
+static void close_key(const struct pk_heap *h, int saved, struct msg *m)
+{
+	if (saved == 0 || pk_set(h->key, (unsigned)saved) == 0)
+		return;
+	pk__heap_note(m,
+		      "heap %p: could not restore this thread's rights %d for "
+		      "key %d: they stay open",
+		      (const void *)h, saved, h->key);
+}
+
 void pk__heap_close_key(const struct pk_heap *h, int saved)
 {
 	struct msg m = {0};
 
-	if (saved == 0 || pk_set(h->key, (unsigned)saved) == 0)
-		return;
-	/* Narrowing can fail on the emulation (mprotect); never silently. */
-	pk__heap_note(
-		&m,
-		"heap %p: could not restore this thread's rights %d for key "
-		"%d: they stay open",
-		(const void *)h, saved, h->key);
+	close_key(h, saved, &m);
+	pk__heap_deliver(h, &m, 0);
+}
+
+/* Reports this thread made under a heap's lock, until it drops it. */
+static __thread struct msg pending;
+
+void pk__heap_close_key_locked(const struct pk_heap *h, int saved)
+{
+	close_key(h, saved, &pending);
+}
+
+void pk__heap_unlock(struct pk_heap *h)
+{
+	struct msg m = pending;
+
+	pending.set = 0;
+	pthread_mutex_unlock(&h->lock);
 	pk__heap_deliver(h, &m, 0);
 }
 
@@ -126,6 +147,7 @@ int pk__heap_lookup(const struct pk_heap *h, const void *p, struct block *b,
 	d = &h->pages[b->pg];
 	switch (d->kind) {
 	case P_SLAB:
+	case P_FREED_SLAB:
 		b->large = 0;
 		b->slot = (unsigned)(in / h->slot[d->cls]);
 		b->usable = pk__heap_class_size[d->cls];
@@ -133,7 +155,8 @@ int pk__heap_lookup(const struct pk_heap *h, const void *p, struct block *b,
 			*why = "not the start of a block";
 			return -EINVAL;
 		}
-		if (!(slot_bits(h, b->pg)[b->slot / 64] >> (b->slot % 64) &
+		if (d->kind == P_FREED_SLAB ||
+		    !(slot_bits(h, b->pg)[b->slot / 64] >> (b->slot % 64) &
 		      1)) {
 			*why = "already free (double free?)";
 			return -EALREADY;

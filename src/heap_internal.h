@@ -27,12 +27,18 @@ extern uint8_t pk__heap_class_of[MAX_SMALL / 16 + 1];
 /* Fills pk__heap_class_of; once per process (pthread_once). */
 void pk__heap_classes_init(void);
 
+/*
+ * The freed kinds are free pages that remember what they held, so that
+ * a second free of a block there is recognised as a double free until
+ * the page is reused.  Kinds from P_SLAB on are in use.
+ */
 enum page_kind {
 	P_FREE = 0,	   /* unused, in the pool or above top */
 	P_FREED_LARGE = 1, /* in the pool; was the head of a large block */
-	P_SLAB = 2,
-	P_LARGE = 3, /* the first page of a large block */
-	P_LARGE_TAIL = 4,
+	P_FREED_SLAB = 2,  /* in the pool; was a slab of class cls */
+	P_SLAB = 3,
+	P_LARGE = 4, /* the first page of a large block */
+	P_LARGE_TAIL = 5,
 };
 
 struct page {
@@ -114,9 +120,16 @@ void pk__heap_note(struct msg *m, const char *fmt, ...)
 /* bad_input: the program misused the heap (PK_HEAP_ABORT applies). */
 void pk__heap_deliver(const struct pk_heap *h, const struct msg *m,
 		      int bad_input);
-/* Write access to the key for this thread, and putting back *saved. */
+/*
+ * Write access to the key for this thread, and putting back *saved.
+ * Under the heap's lock use the _locked close: a failure's report then
+ * waits for pk__heap_unlock, since report callbacks run unlocked.
+ */
 int pk__heap_open_key(const struct pk_heap *h, int *saved);
 void pk__heap_close_key(const struct pk_heap *h, int saved);
+void pk__heap_close_key_locked(const struct pk_heap *h, int saved);
+/* Drop the heap's lock, then deliver what _locked calls noted. */
+void pk__heap_unlock(struct pk_heap *h);
 void pk__heap_canary_write(const struct pk_heap *h, char *at);
 int pk__heap_inside(const struct pk_heap *h, const void *p);
 int pk__heap_lookup(const struct pk_heap *h, const void *p, struct block *b,

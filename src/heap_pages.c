@@ -89,7 +89,7 @@ static void sentinel_update(struct pk_heap *h)
 		if (pk__heap_open_key(h, &saved) != 0)
 			return;
 		(void)*(volatile const char *)at;
-		pk__heap_close_key(h, saved);
+		pk__heap_close_key_locked(h, saved);
 		h->sentinel = 1;
 	} else if (h->sentinel == 1 && (h->top < HEAP_SENTINEL_FROM / 2 ||
 					h->top > HEAP_SENTINEL_DROP)) {
@@ -219,7 +219,7 @@ static int slab_new(struct pk_heap *h, unsigned c)
 			pk__heap_canary_write(
 				h, page_addr(h, pg) + i * h->slot[c] +
 					   pk__heap_class_size[c]);
-		pk__heap_close_key(h, saved);
+		pk__heap_close_key_locked(h, saved);
 	}
 	h->pages[pg] = (struct page){.kind = P_SLAB, .cls = (uint8_t)c};
 	bits = slot_bits(h, pg);
@@ -277,7 +277,7 @@ static int alloc_large(struct pk_heap *h, size_t size, void **out)
 			return rc;
 		}
 		pk__heap_canary_write(h, page_addr(h, pg + n) - CANARY);
-		pk__heap_close_key(h, saved);
+		pk__heap_close_key_locked(h, saved);
 	}
 	h->pages[pg] = (struct page){.kind = P_LARGE, .npages = (uint32_t)n};
 	for (size_t i = 1; i < n; i++)
@@ -344,7 +344,7 @@ void pk__heap_free_locked(struct pk_heap *h, const struct block *b, int damaged)
 		slab_unlink(h, b->pg);
 		if (h->flags & PK_HEAP_CANARIES)
 			explicit_bzero(b->addr - b->slot * h->slot[c], h->page);
-		d->kind = P_FREE;
+		d->kind = P_FREED_SLAB;
 		pool_give(h, b->pg, 1);
 	}
 }

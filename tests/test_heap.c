@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pkeys/heap.h>
@@ -841,6 +842,143 @@ void test_heap_bad_pointers(void)
 	CHECK_EQ(pk_heap_free(h, a), 0);
 	CHECK_EQ(pk_heap_free(other, elsewhere), 0);
 	free(m);
+}
+
+/*
+ * A slab whose blocks are all freed goes back to the page pool; a second
+ * free of one of its blocks is still a double free (EALREADY), not a
+ * foreign pointer, until the page is reused.
+ */
+void test_heap_double_free_empty_slab(void)
+{
+	size_t pg = pkt_page(), per = pg / 16;
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct reports r = {0};
+	struct pk_heap *h = heap_new(k, 0, 0, &r);
+	char **p = calloc(per + 1, sizeof(*p));
+
+	CHECK(p != NULL);
+	for (size_t i = 0; i <= per; i++)
+		p[i] = take(h, 16);
+	/* The first page is one slab of 16-byte blocks; the last block opens
+	 * a second slab, so the first can be given back when empty. */
+	CHECK(p[per] == p[0] + pg);
+	for (size_t i = 0; i < per; i++)
+		CHECK_EQ(pk_heap_free(h, p[i]), 0);
+	CHECK_EQ(usage(h).blocks, 1);
+	CHECK_EQ(r.n, 0);
+	CHECK_EQ(pk_heap_free(h, p[0]), -EALREADY);
+	EXPECT_REPORT(&r, 1, "double free");
+	CHECK_EQ(pk_heap_free(h, p[per - 1]), -EALREADY);
+	EXPECT_REPORT(&r, 2, "double free");
+	CHECK_EQ(pk_heap_usable_size(h, p[0]), -EALREADY);
+	CHECK_EQ(pk_heap_free(h, p[0] + 8), -EINVAL);
+	EXPECT_REPORT(&r, 3, "not the start of a block");
+	CHECK_EQ(usage(h).blocks, 1);
+	/* Reused: the page holds live blocks again. */
+	void *again = take(h, 16);
+	CHECK(pk_heap_usable_size(h, again) == 16);
+	CHECK_EQ(pk_heap_free(h, again), 0);
+	CHECK_EQ(pk_heap_free(h, p[per]), 0);
+	CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+	free(p);
+}
+
+/*
+ * realloc to sizes no reservation holds, up to SIZE_MAX: ENOMEM, the
+ * block unchanged (with canaries the page count once wrapped around and
+ * a huge size looked like the block's own).
+ */
+void test_heap_realloc_huge(void)
+{
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	const unsigned flags[2] = {0, PK_HEAP_CANARIES};
+
+	for (int f = 0; f < 2; f++) {
+		struct pk_heap *h = heap_new(k, flags[f], 0, NULL);
+		void *small = take(h, 32), *one = take(h, 3000);
+		void *big = take(h, 2 * pg), *q;
+		struct pk_heap_usage before = usage(h);
+		size_t sizes[] = {before.reserved + 1, SIZE_MAX / 2,
+				  SIZE_MAX - pg, SIZE_MAX - 16, SIZE_MAX - 15,
+				  SIZE_MAX - 1, SIZE_MAX};
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			q = small;
+			CHECK_EQ(pk_heap_realloc(h, &q, sizes[i]), -ENOMEM);
+			CHECK(q == small);
+			q = one;
+			CHECK_EQ(pk_heap_realloc(h, &q, sizes[i]), -ENOMEM);
+			CHECK(q == one);
+			q = big;
+			CHECK_EQ(pk_heap_realloc(h, &q, sizes[i]), -ENOMEM);
+			CHECK(q == big);
+		}
+		CHECK_EQ(pk_heap_usable_size(h, small), 32);
+		CHECK_EQ(usage(h).bytes, before.bytes);
+		CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+		CHECK_EQ(pk_heap_destroy(h, PK_HEAP_DESTROY_LIVE), 0);
+	}
+}
+
+/*
+ * Reports run without the heap's lock, even one made deep inside an
+ * allocation (putting back the thread's rights failed after writing a
+ * new slab's canaries): another thread can use the heap meanwhile.
+ */
+static struct pk_heap *lock_heap;
+static int lock_free_seen, lock_reports;
+
+static void *ask_usage(void *arg)
+{
+	struct pk_heap_usage u;
+
+	(void)arg;
+	pk_heap_usage(lock_heap, &u);
+	return NULL;
+}
+
+static void report_probe(void *arg, const char *msg)
+{
+	struct timespec until;
+	pthread_t t;
+
+	(void)arg;
+	(void)msg;
+	lock_reports++;
+	CHECK_EQ(pthread_create(&t, NULL, ask_usage, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	if (pthread_timedjoin_np(t, NULL, &until) == 0)
+		lock_free_seen++;
+	else
+		pkt_fail(__FILE__, __LINE__, "report made with the lock held");
+}
+
+void test_heap_report_unlocked(void)
+{
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct pk_heap_options o = {.flags = PK_HEAP_CANARIES,
+				    .report = report_probe};
+	void *p;
+
+	CHECK_EQ(pk_heap_create(k, &o, &lock_heap), 0);
+	for (int nth = 1; nth <= 3; nth++) {
+		pk__test_fail_protect(nth, ENOMEM);
+		/* A new size class each time: a new slab, canaries written. */
+		int rc = pk_heap_alloc(lock_heap, 100 + 32 * (size_t)nth, &p);
+		pk__test_fail_protect(0, 0);
+		if (rc == 0)
+			CHECK_EQ(pk_heap_free(lock_heap, p), 0);
+		CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	}
+	CHECK_EQ(lock_free_seen, lock_reports);
+	/* The emulation narrows with mprotect, so a close can fail there;
+	 * hardware keys change without a system call. */
+	if (!pkt_exact())
+		CHECK(lock_reports > 0);
+	CHECK_EQ(pk_heap_destroy(lock_heap, 0), 0);
 }
 
 /* Without a callback, reports go to stderr, one line each. */

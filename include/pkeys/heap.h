@@ -88,7 +88,7 @@ struct pk_heap_options {
  * the heap does not own it.  options may be NULL for the defaults.
  * Stores the heap in *heap.  Returns 0, or:
  *   -EINVAL  heap NULL; key 0 or not allocated; unknown flags; reserve
- *            beyond 2^32 pages;
+ *            of 2^32 - 1 pages or more;
  *   -ENOMEM  the reservation or the metadata could not be mapped;
  *   -EPERM   PK_HEAP_MLOCK and RLIMIT_MEMLOCK is below the reservation
  *            (reported, with both figures);
