@@ -68,19 +68,22 @@ void pk__heap_close_key(const struct pk_heap *h, int saved)
 	pk__heap_deliver(h, &m, 0);
 }
 
-/* Reports this thread made under a heap's lock, until it drops it. */
-static __thread struct msg pending;
-
-void pk__heap_close_key_locked(const struct pk_heap *h, int saved)
+/* A report made under the lock waits in the heap until the unlock. */
+void pk__heap_close_key_locked(struct pk_heap *h, int saved)
 {
-	close_key(h, saved, &pending);
+	close_key(h, saved, &h->pending);
 }
 
 void pk__heap_unlock(struct pk_heap *h)
 {
-	struct msg m = pending;
+	struct msg m;
 
-	pending.set = 0;
+	if (!h->pending.set) {
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	m = h->pending;
+	h->pending.set = 0;
 	pthread_mutex_unlock(&h->lock);
 	pk__heap_deliver(h, &m, 0);
 }

@@ -49,6 +49,12 @@ struct page {
 	uint32_t npages;     /* large head (and freed head): its length */
 };
 
+/* Reports: formatted under the lock, delivered after it is dropped. */
+struct msg {
+	char text[320];
+	int set;
+};
+
 struct pk_heap {
 	pthread_mutex_t lock;
 	int key;
@@ -77,6 +83,7 @@ struct pk_heap {
 	void (*report)(void *, const char *);
 	void *report_arg;
 	struct pk_heap *older, *newer; /* every heap, for fork */
+	struct msg pending; /* noted under the lock, for pk__heap_unlock */
 };
 
 /* What a pointer turned out to be. */
@@ -86,12 +93,6 @@ struct block {
 	int large;
 	size_t usable;
 	char *addr;
-};
-
-/* Reports: formatted under the lock, delivered after it is dropped. */
-struct msg {
-	char text[320];
-	int set;
 };
 
 /* Pages and slots ----------------------------------------------------- */
@@ -127,7 +128,7 @@ void pk__heap_deliver(const struct pk_heap *h, const struct msg *m,
  */
 int pk__heap_open_key(const struct pk_heap *h, int *saved);
 void pk__heap_close_key(const struct pk_heap *h, int saved);
-void pk__heap_close_key_locked(const struct pk_heap *h, int saved);
+void pk__heap_close_key_locked(struct pk_heap *h, int saved);
 /* Drop the heap's lock, then deliver what _locked calls noted. */
 void pk__heap_unlock(struct pk_heap *h);
 void pk__heap_canary_write(const struct pk_heap *h, char *at);
