@@ -297,9 +297,11 @@ struct pk_fault {
  * the instruction and, on the emulation, whether a write-disabled key
  * caused it, are unknown.  Async-signal-safe on the hardware backend
  * for faults a hardware key caused (SEGV_PKUERR; the range is left NULL
- * when the library's lock is busy); on the emulation, and on hardware
- * for a key sharing a hardware key (SEGV_ACCERR), it waits for that
- * lock, so it must not run in a handler that interrupted a library call.
+ * when the library's lock is busy), unless another thread moved the
+ * key to another hardware key since; then, on the emulation, and on
+ * hardware for a key sharing a hardware key (SEGV_ACCERR), it waits for
+ * that lock, so it must not run in a handler that interrupted a library
+ * call.
  */
 #ifdef PK_HAVE_SIGINFO
 PK_API int pk_fault_decode(const siginfo_t *info, const void *ucontext,

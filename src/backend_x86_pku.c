@@ -441,41 +441,80 @@ static int frame_rights(const void *uc, uint32_t *raw)
 	return frame_pkru(uc, raw);
 }
 
+/*
+ * pk_try after the fault: the thread's rights from its record, the bits
+ * of keys the library does not own from PKRU at the fault.  Not raw
+ * alone: a key move since the fault may have given its hardware key to
+ * another key, and raw still holds the old owner's bits.  Retried as in
+ * load() when a sync round lands meanwhile.
+ */
 static void restore_rights(uint32_t raw)
 {
-	pk__wrpkru(raw);
+	struct pk__thread *t = pk__thread_state;
+	unsigned seq;
+
+	if (!t) {
+		pk__wrpkru(pkru_for(NULL, raw));
+		return;
+	}
+	do {
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		pk__wrpkru(pkru_for(t, raw));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
 }
 
-static int fault_key(const siginfo_t *info, const void *uc, int access,
-		     unsigned *rights)
+/*
+ * The key of a keyed page whose protection allows the access: a fault
+ * there is the key's doing, whichever way it is enforced now.  Waits
+ * for the library's lock.
+ */
+static int key_at(const siginfo_t *info, int access, unsigned *rights)
 {
+	int need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
 	const struct pk__range *r;
-	uint32_t pkru;
-	int hw, key = -1, need;
+	int key = -1;
 
-	if (info->si_code == SEGV_PKUERR_CODE) {
-		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
-		if (hw <= 0 || hw >= PK__MAX_KEYS)
-			return -1;
-		key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
-		if (key && frame_pkru(uc, &pkru) == 0)
-			*rights = (pkru >> (2 * hw)) & 3u;
-		return key ? key : -1;
-	}
-	if (info->si_code != SEGV_ACCERR)
-		return -1;
-	/* An evicted key's pages are narrowed by page protection. */
-	need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
 	pk__lock_take();
 	r = pk__reg_find((uintptr_t)info->si_addr);
-	if (r && r->key > 0 && !slot(r->key) && (r->flags & PK__R_MAPPED) &&
-	    (r->prot & need) &&
-	    !(pk__narrow(r->prot, pk__union_rights(r->key)) & need))
+	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) && (r->prot & need))
 		key = r->key;
 	pk__lock_drop();
 	if (key > 0)
 		*rights = pk__rights_of(pk__thread_state, key);
 	return key;
+}
+
+/*
+ * SEGV_PKUERR names the hardware key; the frame holds the thread's PKRU
+ * at the fault.  But a key move between the fault and this decode may
+ * have given that hardware key to another key, or sent the key's pages
+ * back to key 0 (si_pkey 0): then the registry says which key the page
+ * carries.  SEGV_ACCERR on a keyed page is an evicted key's narrowing.
+ */
+static int fault_key(const siginfo_t *info, const void *uc, int access,
+		     unsigned *rights)
+{
+	uint32_t pkru;
+	int hw, key;
+
+	if (info->si_code == SEGV_PKUERR_CODE) {
+		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
+		if (hw > 0 && hw < PK__MAX_KEYS) {
+			key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
+			if (key > 0 && slot(key) == hw) {
+				if (frame_pkru(uc, &pkru) == 0)
+					*rights = (pkru >> (2 * hw)) & 3u;
+				else
+					*rights = pk__rights_of(
+						pk__thread_state, key);
+				return key;
+			}
+		}
+		return key_at(info, access, rights);
+	}
+	if (info->si_code != SEGV_ACCERR)
+		return -1;
+	return key_at(info, access, rights);
 }
 
 #else

@@ -123,7 +123,24 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		free(s);
 		return real(thread, attr, fn, arg);
 	}
-	rc = real(thread, attr, trampoline, s);
+	/*
+	 * pk__lock leaves the sync signal unblocked, and the child inherits
+	 * the mask: a sync round reaching it before trampoline() sets its
+	 * record would rebuild its PKRU from no record (the initial rights,
+	 * not its creator's).  Blocked, the signal waits for trampoline's
+	 * unblocking, after the record is set.
+	 */
+	if (b == &pk__backend_x86_pku) {
+		sigset_t sync, old;
+
+		sigemptyset(&sync);
+		sigaddset(&sync, pk__x86_sync_signal());
+		pthread_sigmask(SIG_BLOCK, &sync, &old);
+		rc = real(thread, attr, trampoline, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	} else {
+		rc = real(thread, attr, trampoline, s);
+	}
 	if (rc) {
 		pk__thread_gone(s->record);
 		free(s);

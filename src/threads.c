@@ -216,7 +216,8 @@ void pk__threads_fork_child(void)
 	}
 	if (self)
 		self->tid = (int)syscall(SYS_gettid);
-	pk__threads_unknown = 0;
+	/* A forking thread without a record holds the initial rights. */
+	pk__threads_unknown = self ? 0 : 1;
 }
 
 int pk__narrow(int prot, unsigned rights)

@@ -456,3 +456,100 @@ void test_sigaltstack_keyed(void)
 	ss.ss_flags = SS_DISABLE;
 	CHECK_EQ(pk_sigaltstack(&ss, NULL), 0);
 }
+
+/*
+ * pk_try while keys move: thread T holds X open and Y closed, and tries
+ * reads of both, while the main thread keeps moving X and Y in and out
+ * of one hardware key (more keys than the hardware has; each move
+ * signals T).  T's rights must hold through every try: X always reads,
+ * Y always comes back as a key fault, and no key fault is passed on as
+ * another kind.  (pk_try used to restore the PKRU of the fault, undoing
+ * a move that landed meanwhile; a fault decoded after its key moved was
+ * not recognised.)
+ */
+static int mv_x, mv_y, mv_stop;
+static char *mv_pages;
+static long mv_x_faults, mv_y_reads, mv_passed_on, mv_iters;
+static __thread sigjmp_buf *mv_armed;
+
+static void mv_previous(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)info;
+	(void)uc;
+	if (mv_armed)
+		siglongjmp(*mv_armed, 1);
+	_exit(3);
+}
+
+/* 0 read, 1 key fault (pk_try), 2 a fault pk_try passed on. */
+static int mv_read(char *p)
+{
+	struct pk_fault f;
+	sigjmp_buf j;
+	int r;
+
+	if (sigsetjmp(j, 1)) {
+		mv_armed = NULL;
+		return 2;
+	}
+	mv_armed = &j;
+	target = p;
+	r = pk_try(read_target, &(char){0}, &f);
+	mv_armed = NULL;
+	return r == 0 ? 0 : 1;
+}
+
+static void *mv_thread(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(pk_set(mv_x, 0), 0);
+	while (!__atomic_load_n(&mv_stop, __ATOMIC_RELAXED)) {
+		int rx = mv_read(mv_pages), ry = mv_read(mv_pages + pkt_page());
+		mv_x_faults += rx != 0;
+		mv_y_reads += ry == 0;
+		mv_passed_on += (rx == 2) + (ry == 2);
+		mv_iters++;
+	}
+	return NULL;
+}
+
+void test_try_during_moves(void)
+{
+	enum { FILL = 14 };
+	int fill[FILL];
+	struct sigaction sa;
+	pthread_t t;
+	time_t end;
+	long moves = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = mv_previous;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	CHECK_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+	mv_pages = pkt_map(2, RW);
+	for (int i = 0; i < FILL; i++)
+		fill[i] = pkt_key(PK_DISABLE_ACCESS);
+	mv_x = pkt_key(PK_DISABLE_ACCESS);
+	mv_y = pkt_key(PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_mprotect(mv_pages, pkt_page(), PROT_READ, mv_x), 0);
+	CHECK_EQ(pk_mprotect(mv_pages + pkt_page(), pkt_page(), PROT_READ,
+			     mv_y),
+		 0);
+	CHECK_EQ(pthread_create(&t, NULL, mv_thread, NULL), 0);
+	end = time(NULL) + 3;
+	while (time(NULL) < end) {
+		for (int i = 0; i < FILL; i++)
+			CHECK_EQ(pk_set(fill[i], PK_DISABLE_ACCESS), 0);
+		CHECK_EQ(pk_set(moves & 1 ? mv_x : mv_y, PK_DISABLE_ACCESS), 0);
+		moves++;
+	}
+	__atomic_store_n(&mv_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	if (mv_x_faults || mv_y_reads || mv_passed_on)
+		pkt_fail(__FILE__, __LINE__,
+			 "%ld moves, %ld tries: X faulted %ld times, Y read %ld "
+			 "times, %ld key faults passed on",
+			 moves, mv_iters, mv_x_faults, mv_y_reads, mv_passed_on);
+	CHECK(mv_iters > 0);
+}

@@ -160,3 +160,45 @@ void test_fork_keeps(void)
 	CHECK_EQ(page[0], 'p');
 	EXPECT_FAULT(page, W, key);
 }
+
+/*
+ * A thread created while every thread's rights are being changed
+ * (pk_set_all on another key, which on hardware signals every thread)
+ * starts with its creator's rights, not the initial ones: the change
+ * used to reach it before it knew its own record.
+ */
+static int start_key;
+static char *start_page;
+static int start_bad;
+
+static void read_start_page(void *arg)
+{
+	(void)arg;
+	(void)*(volatile char *)start_page;
+}
+
+static void *check_start(void *arg)
+{
+	struct pk_fault f;
+
+	(void)arg;
+	if (pk_get(start_key) != 0 || pk_try(read_start_page, NULL, &f) != 0)
+		__atomic_add_fetch(&start_bad, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+void test_thread_start_during_set_all(void)
+{
+	int other = pkt_key(0);
+
+	start_key = pkt_key(0); /* initial rights closed, the creator's open */
+	start_page = pkt_map(1, PROT_READ | PROT_WRITE);
+	CHECK_EQ(pk_mprotect(start_page, pkt_page(), PROT_READ, start_key), 0);
+	for (int i = 0; i < 150; i++) {
+		pthread_t t;
+		CHECK_EQ(pthread_create(&t, NULL, check_start, NULL), 0);
+		CHECK_EQ(pk_set_all(other, i & 1 ? PK_DISABLE_WRITE : 0), 0);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+	}
+	CHECK_EQ(start_bad, 0);
+}
