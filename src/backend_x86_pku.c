@@ -136,6 +136,7 @@ static uint32_t pkru_for(const struct pk__thread *t, uint32_t now);
 static int move_in(int key)
 {
 	int hw = free_slot(), victim = 0, rc;
+	unsigned vu = 0;
 	struct pk__thread *self = pk__thread_state;
 
 	if (!hw) {
@@ -148,6 +149,7 @@ static int move_in(int key)
 		if (!hw)
 			return -ENOSPC; /* the kernel gave no key at all */
 		victim = owner[hw];
+		vu = pk__union_rights(victim);
 		rc = rekey_pages(victim, 0);
 		if (rc) {
 			/* The victim stays: its pages go back to hw. */
@@ -163,6 +165,15 @@ static int move_in(int key)
 	else
 		pk__wrpkru(pkru_for(NULL, pk__rdpkru()));
 	rc = pk__x86_sync_all();
+	/*
+	 * pk_set on a resident key takes no lock: another thread may have
+	 * changed its rights for the victim after the union above was read.
+	 * Every thread has run the sync handler since the victim left its
+	 * hardware key, so a change made before that is visible now, and
+	 * one made after saw the victim evicted and waits for the lock.
+	 */
+	if (victim && pk__union_rights(victim) != vu)
+		(void)rekey_pages(victim, 0);
 	if (rc) {
 		/* Some thread may keep old bits for hw: no page may carry it. */
 		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);

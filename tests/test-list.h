@@ -68,6 +68,7 @@ T(set_all_stress, 120)
 T(many_keys_model, 120)
 T(signal_safe_calls, 60)
 T(keys_move, 120)
+T(evict_during_set, 60)
 
 /* Features kept in their own files list their tests beside them. */
 #if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")

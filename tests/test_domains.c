@@ -350,3 +350,71 @@ void test_keys_move(void)
 	if (pkt_exact())
 		EXPECT_FAULT(reader_page, R, reader_key);
 }
+
+/*
+ * A thread changes its rights for a key (on hardware: the lock-free path
+ * of a resident key) while another thread's pk_set evicts that key
+ * (more keys than the hardware has, 400 ranges each to make the move
+ * slow).  Afterwards the key is evicted, enforced by page protections,
+ * and they must follow the change: closing keeps it closed, opening
+ * keeps it open.  (The move used to narrow the pages by the rights read
+ * before the change.)
+ */
+enum { EV_RANGES = 400, EV_FILL = 14, EV_TRIALS = 8 };
+static int ev_x, ev_y, ev_fill[EV_FILL];
+static char *ev_xp, *ev_yp;
+static pthread_barrier_t ev_bar;
+
+static void *ev_thread(void *arg)
+{
+	(void)arg;
+	for (int t = 0; t < EV_TRIALS; t++) {
+		int v = t & 1 ? ev_y : ev_x;
+		char *vp = t & 1 ? ev_yp : ev_xp;
+		unsigned want = t & 2 ? 0 : PK_DISABLE_ACCESS;
+
+		CHECK_EQ(pk_set(v, want ? 0 : PK_DISABLE_ACCESS), 0);
+		pthread_barrier_wait(&ev_bar); /* the other makes v the LRU */
+		pthread_barrier_wait(&ev_bar); /* and starts evicting it */
+		usleep(300);
+		CHECK_EQ(pk_set(v, want), 0);
+		pthread_barrier_wait(&ev_bar); /* its pk_set returned */
+		if (want)
+			EXPECT_FAULT(vp, R, v);
+		else
+			EXPECT_OK(vp, R);
+		pthread_barrier_wait(&ev_bar);
+	}
+	return NULL;
+}
+
+void test_evict_during_set(void)
+{
+	size_t pg = pkt_page();
+	pthread_t t;
+
+	ev_x = pkt_key(PK_DISABLE_ACCESS);
+	for (int i = 0; i < EV_FILL; i++)
+		ev_fill[i] = pkt_key(PK_DISABLE_ACCESS);
+	ev_y = pkt_key(PK_DISABLE_ACCESS);
+	ev_xp = pkt_map(2 * EV_RANGES, RW);
+	ev_yp = pkt_map(2 * EV_RANGES, RW);
+	for (int i = 0; i < EV_RANGES; i++) {
+		CHECK_EQ(pk_mprotect(ev_xp + 2 * i * pg, pg, RW, ev_x), 0);
+		CHECK_EQ(pk_mprotect(ev_yp + 2 * i * pg, pg, RW, ev_y), 0);
+	}
+	CHECK_EQ(pthread_barrier_init(&ev_bar, NULL, 2), 0);
+	CHECK_EQ(pthread_create(&t, NULL, ev_thread, NULL), 0);
+	for (int i = 0; i < EV_TRIALS; i++) {
+		int in = i & 1 ? ev_x : ev_y; /* moves in, evicting the other */
+
+		pthread_barrier_wait(&ev_bar);
+		for (int f = 0; f < EV_FILL; f++)
+			CHECK_EQ(pk_set(ev_fill[f], PK_DISABLE_ACCESS), 0);
+		pthread_barrier_wait(&ev_bar);
+		CHECK_EQ(pk_set(in, PK_DISABLE_ACCESS), 0);
+		pthread_barrier_wait(&ev_bar);
+		pthread_barrier_wait(&ev_bar);
+	}
+	CHECK_EQ(pthread_join(t, NULL), 0);
+}
