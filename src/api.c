@@ -123,12 +123,22 @@ int pk_key_free(int key)
 	pk__lock_take();
 	if (!pk__key_allocated(key))
 		rc = -EINVAL;
-	else if (pk__reg_key_in_use(key) ||
-		 __atomic_load_n(&pk__domain_users[key], __ATOMIC_RELAXED))
+	else if (pk__reg_key_in_use(key))
 		rc = -EBUSY;
-	else if ((rc = b->key_free(key)) == 0) {
-		key_mark(key, 0);
-		pk__key_forget_name(key);
+	else {
+		/*
+		 * Domain entry takes no lock: it counts itself a user, then
+		 * checks this flag.  Set the flag, then read the count: one
+		 * of the two sees the other (domain.c).
+		 */
+		__atomic_store_n(&pk__key_freeing[key], 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&pk__domain_users[key], __ATOMIC_SEQ_CST))
+			rc = -EBUSY;
+		else if ((rc = b->key_free(key)) == 0) {
+			key_mark(key, 0);
+			pk__key_forget_name(key);
+		}
+		__atomic_store_n(&pk__key_freeing[key], 0, __ATOMIC_RELEASE);
 	}
 	pk__lock_drop();
 	return rc;
@@ -269,16 +279,19 @@ int pk_mprotect(void *addr, size_t len, int prot, int key)
 	return pk__mprotect(addr, len, prot, key, 1);
 }
 
-/* The first address past user space: 47-bit, or 56-bit with LA57. */
+/*
+ * The first address past user space: 47-bit, or 56-bit with LA57, less
+ * the top page, which x86-64 Linux never maps (TASK_SIZE_MAX).
+ */
 static uintptr_t user_end(void)
 {
-	return (uintptr_t)1 << (pk__la57() ? 56 : 47);
+	return ((uintptr_t)1 << (pk__la57() ? 56 : 47)) - pk__page_size();
 }
 
 /*
- * The range API's checks, in the order its errors are documented:
- * flags, key, whole pages (or widen them with PK_RANGE_ROUND), inside
- * user space.  Fills *start and *end.
+ * The range API's checks: flags, whole pages (or widen them with
+ * PK_RANGE_ROUND), inside user space; the callers check the key next.
+ * Fills *start and *end.
  */
 static int range_args(const void *addr, size_t len, unsigned flags,
 		      unsigned allowed, uintptr_t *start, uintptr_t *end)
@@ -294,7 +307,8 @@ static int range_args(const void *addr, size_t len, unsigned flags,
 		*start = *end = s;
 		return 0;
 	}
-	if (len > UINTPTR_MAX - (page - 1) - s)
+	/* Rounding up must not wrap past the top of the address space. */
+	if (s > UINTPTR_MAX - (page - 1) || len > UINTPTR_MAX - (page - 1) - s)
 		return -EFAULT;
 	*start = s & ~(page - 1);
 	*end = (s + len + page - 1) & ~(page - 1);
@@ -391,11 +405,22 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	    (key > 0 && !pk__key_allocated(key)))
 		return !b && key > 0 ? pk__init_status() : -EINVAL;
 	len = (len + page - 1) & ~(page - 1);
-	/* Born inaccessible: nothing can reach it before its key is set. */
+	/*
+	 * Born inaccessible: nothing can reach it before its key is set.
+	 * Mapped under the lock, or a pk_set in another thread could apply
+	 * the rights of the key the record still gives these addresses
+	 * (MAP_FIXED over keyed pages) to the new pages first.
+	 */
+	if (b)
+		pk__lock_take();
 	p = (void *)syscall(SYS_mmap, *addr, len, PROT_NONE,
 			    flags | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		if (b)
+			pk__lock_drop();
+		return rc;
+	}
 	start = (uintptr_t)p;
 	end = start + len;
 	if (!b) {
@@ -403,7 +428,6 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 		if (rc)
 			syscall(SYS_munmap, p, len);
 	} else {
-		pk__lock_take();
 		if (key > 0 && !pk__key_allocated(key))
 			rc = -EINVAL;
 		else if (key < 0)

@@ -9,12 +9,30 @@
 #include "internal.h"
 
 unsigned pk__domain_users[PK__KEYS];
+unsigned char pk__key_freeing[PK__KEYS];
 
 static int valid(int key, unsigned rights)
 {
 	if (rights & ~PK__RIGHTS_MASK)
 		return 0;
 	return pk__key_allocated(key);
+}
+
+static void release(const int *keys, int n)
+{
+	for (int i = 0; i < n; i++)
+		__atomic_sub_fetch(&pk__domain_users[keys[i]], 1,
+				   __ATOMIC_RELAXED);
+}
+
+/* How many times key appears in the domain (it may be named twice). */
+static unsigned times(const struct pk_domain_entry *d, int n, int key)
+{
+	unsigned c = 0;
+
+	for (int i = 0; i < n; i++)
+		c += d[i].key == key;
+	return c;
 }
 
 int pk_domain_enter(const struct pk_domain_entry *d, int n,
@@ -35,22 +53,39 @@ int pk_domain_enter(const struct pk_domain_entry *d, int n,
 		return pk__init_status() ? pk__init_status() : -EINVAL;
 	t = pk__thread_state;
 	for (i = 0; i < n; i++) {
-		if (t && t->domain_refs[d[i].key] == 255)
+		if (t && t->domain_refs[d[i].key] + times(d, n, d[i].key) > 255)
 			return -EBUSY;
 		keys[i] = d[i].key;
 		rights[i] = d[i].rights;
-		saved->keys[i] = d[i].key;
-		saved->rights[i] = (unsigned char)b->get(d[i].key);
+	}
+	/*
+	 * Count this thread a user of the keys before using them, then
+	 * check that no pk_key_free is deciding on one (it sets the flag,
+	 * then reads the count): a key is never freed under a domain.
+	 */
+	for (i = 0; i < n; i++)
+		__atomic_add_fetch(&pk__domain_users[keys[i]], 1,
+				   __ATOMIC_SEQ_CST);
+	for (i = 0; i < n; i++)
+		if (__atomic_load_n(&pk__key_freeing[keys[i]],
+				    __ATOMIC_SEQ_CST) ||
+		    !pk__key_allocated(keys[i])) {
+			release(keys, n);
+			return -EINVAL;
+		}
+	for (i = 0; i < n; i++) {
+		saved->keys[i] = keys[i];
+		saved->rights[i] = (unsigned char)b->get(keys[i]);
 	}
 	rc = b->set_many(keys, rights, n);
-	if (rc)
+	if (rc) {
+		release(keys, n);
 		return rc;
+	}
 	saved->n = n;
 	t = pk__thread_state;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		t->domain_refs[keys[i]]++;
-		__atomic_add_fetch(&pk__domain_users[keys[i]], 1, __ATOMIC_RELAXED);
-	}
 	return 0;
 }
 
@@ -73,9 +108,8 @@ int pk_domain_leave(const struct pk_domain_saved *saved)
 	rc = b->set_many(keys, rights, saved->n);
 	if (rc)
 		return rc;
-	for (i = 0; i < saved->n; i++) {
+	for (i = 0; i < saved->n; i++)
 		t->domain_refs[keys[i]]--;
-		__atomic_sub_fetch(&pk__domain_users[keys[i]], 1, __ATOMIC_RELAXED);
-	}
+	release(keys, saved->n);
 	return 0;
 }

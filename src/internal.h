@@ -94,6 +94,8 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 struct pk__range *pk__reg_lower(uintptr_t addr);
 const struct pk__range *pk__reg_find(uintptr_t addr);
 int pk__reg_overlaps(uintptr_t start, uintptr_t end);
+/* Whether a persistent assignment meets [start,end).  pk__lock held. */
+int pk__reg_persist_in(uintptr_t start, uintptr_t end);
 int pk__reg_key_in_use(int key);
 extern struct pk__range *pk__reg_by_key[PK__KEYS];
 extern size_t pk__reg_n, pk__reg_persist_n;
@@ -173,6 +175,8 @@ extern struct pk__thread *pk__threads;
 extern int pk__threads_n, pk__threads_unknown;
 /* Per key: domains entered and not left, over all threads. */
 extern unsigned pk__domain_users[PK__KEYS];
+/* Set by pk_key_free while it decides; domain entry backs off (domain.c). */
+extern unsigned char pk__key_freeing[PK__KEYS];
 unsigned pk__rights_of(const struct pk__thread *t, int key);
 /* prot less what rights forbid (data access only; PROT_EXEC stays). */
 int pk__narrow(int prot, unsigned rights);

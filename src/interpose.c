@@ -19,6 +19,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -49,10 +50,28 @@ static uintptr_t page_end(void *addr, size_t len)
 }
 
 /*
+ * The protection a shared mapping of fd could not take, which mmap(2)
+ * refuses (EACCES) before it replaces anything, but which mprotect(2)
+ * would refuse only after a PROT_NONE mapping replaced the old one.
+ */
+static int open_refused(int prot, int flags, int fd)
+{
+	int fl;
+
+	if ((flags & MAP_ANONYMOUS) || fd < 0 || !(prot & PROT_WRITE) ||
+	    (flags & MAP_TYPE) == MAP_PRIVATE)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	return fl != -1 && (fl & O_ACCMODE) != O_RDWR;
+}
+
+/*
  * The registry update and the system call happen under pk__lock, so no
  * key call of another thread sees the address range half changed.
- * Where persistent assignments exist, the mapping is made PROT_NONE and
- * opened with its keys (pk__map_new): never reachable without them.
+ * Where the kernel may place the mapping in a persistent assignment
+ * (anywhere, without MAP_FIXED; over one, with it), the mapping is made
+ * PROT_NONE and opened with its keys (pk__map_new): never reachable
+ * without them.
  */
 static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 			int flags, int fd, off_t off)
@@ -65,6 +84,14 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 	if (!b || (!persist && (!(flags & MAP_FIXED) || pk__reg_empty())))
 		return call_mmap(fn, addr, len, prot, flags, fd, off);
 	pk__lock_take();
+	if (persist && (flags & MAP_FIXED) &&
+	    !pk__reg_persist_in((uintptr_t)addr, page_end(addr, len)))
+		persist = 0;
+	if (persist && open_refused(prot, flags, fd)) {
+		pk__lock_drop();
+		errno = EACCES;
+		return MAP_FAILED;
+	}
 	p = call_mmap(fn, addr, len, persist ? PROT_NONE : prot, flags, fd,
 		      off);
 	if (p != MAP_FAILED) {
@@ -139,6 +166,14 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		/* The old mapping stays, with its key, when asked to. */
 		keep_old = (flags & MREMAP_DONTUNMAP) != 0;
 #endif
+		/*
+		 * oldlen 0 duplicates a shared mapping: newlen bytes from
+		 * old, with their keys and protections, and old stays.
+		 */
+		if (oldlen == 0) {
+			oldlen = newlen;
+			keep_old = 1;
+		}
 		pk__reg_move((uintptr_t)old, (oldlen + page - 1) & ~(page - 1),
 			     (uintptr_t)p, (newlen + page - 1) & ~(page - 1),
 			     keep_old);

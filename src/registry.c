@@ -181,6 +181,15 @@ int pk__reg_overlaps(uintptr_t start, uintptr_t end)
 	return start < end && r && r->start < end;
 }
 
+int pk__reg_persist_in(uintptr_t start, uintptr_t end)
+{
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0])
+		if (r->flags & PK__R_PERSIST)
+			return 1;
+	return 0;
+}
+
 /* Make addr a boundary: no range starts before it and ends after it. */
 static void split_at(uintptr_t addr)
 {

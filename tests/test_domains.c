@@ -3,6 +3,7 @@
  * many keys checked against a model, and calls from signal handlers.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/time.h>
@@ -336,6 +337,9 @@ void test_keys_move(void)
 		CHECK_EQ(pk_mprotect(pages + i * pg, pg, RW, keys[i]), 0);
 	}
 	CHECK_EQ(pthread_create(&t, NULL, steady_reader, NULL), 0);
+	/* The moves below must overlap the reader's reads. */
+	while (!__atomic_load_n(&reader_reads, __ATOMIC_RELAXED))
+		sched_yield();
 	for (int round = 0; round < 5; round++)
 		for (int i = 0; i < N; i++) {
 			CHECK_EQ(pk_set(keys[i], PK_DISABLE_WRITE), 0);
@@ -417,4 +421,81 @@ void test_evict_during_set(void)
 		pthread_barrier_wait(&ev_bar);
 	}
 	CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+/*
+ * pk_key_free racing with pk_domain_enter in another thread: either the
+ * enter fails, or the free says EBUSY; a key is never freed while a
+ * thread is inside a domain on it (the enter used to count itself only
+ * after setting the rights).
+ */
+static int df_key, df_stop, df_inside_freed;
+
+static void *df_enterer(void *arg)
+{
+	struct pk_domain_entry d;
+	struct pk_domain_saved s;
+
+	(void)arg;
+	while (!__atomic_load_n(&df_stop, __ATOMIC_ACQUIRE)) {
+		d = (struct pk_domain_entry){df_key, 0};
+		if (pk_domain_enter(&d, 1, &s) != 0)
+			continue;
+		if (pk_get(df_key) == -EINVAL)
+			__atomic_store_n(&df_inside_freed, 1, __ATOMIC_RELAXED);
+		CHECK_EQ(pk_domain_leave(&s), 0);
+	}
+	return NULL;
+}
+
+void test_domain_free_race(void)
+{
+	time_t end = time(NULL) + 2;
+	int trials = 0;
+
+	while (time(NULL) < end && !df_inside_freed) {
+		pthread_t t;
+
+		df_key = pk_key_alloc(0, PK_DISABLE_ACCESS);
+		CHECK(df_key > 0);
+		__atomic_store_n(&df_stop, 0, __ATOMIC_RELEASE);
+		CHECK_EQ(pthread_create(&t, NULL, df_enterer, NULL), 0);
+		for (int rc; (rc = pk_key_free(df_key)) != 0;)
+			CHECK_EQ(rc, -EBUSY);
+		__atomic_store_n(&df_stop, 1, __ATOMIC_RELEASE);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+		trials++;
+	}
+	if (df_inside_freed)
+		pkt_fail(__FILE__, __LINE__,
+			 "trial %d: a key was freed under a domain", trials);
+}
+
+/* A domain naming a key twice counts twice toward the 255 limit. */
+void test_domain_duplicate_key(void)
+{
+	static struct pk_domain_saved s[256];
+	int k = pkt_key(0), i;
+	struct pk_domain_entry one = {k, 0};
+	struct pk_domain_entry two[2] = {{k, PK_DISABLE_WRITE},
+					 {k, PK_DISABLE_WRITE}};
+
+	for (i = 0; i < 254; i++)
+		CHECK_EQ(pk_domain_enter(&one, 1, &s[i]), 0);
+	CHECK_EQ(pk_domain_enter(two, 2, &s[254]), -EBUSY);
+	CHECK_EQ(pk_get(k), 0);
+	CHECK_EQ(pk_domain_enter(&one, 1, &s[254]), 0);
+	CHECK_EQ(pk_domain_enter(&one, 1, &s[255]), -EBUSY);
+	for (i = 254; i >= 0; i--)
+		CHECK_EQ(pk_domain_leave(&s[i]), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+	/* Below the limit a key named twice nests twice. */
+	k = pkt_key(0);
+	two[0].key = two[1].key = k;
+	CHECK_EQ(pk_domain_enter(two, 2, &s[0]), 0);
+	CHECK_EQ(pk_get(k), PK_DISABLE_WRITE);
+	CHECK_EQ(pk_key_free(k), -EBUSY);
+	CHECK_EQ(pk_domain_leave(&s[0]), 0);
+	CHECK_EQ(pk_get(k), 0);
+	CHECK_EQ(pk_key_free(k), 0);
 }

@@ -3,6 +3,8 @@
  * pk_unprotect_range, the all-or-nothing rule under injected failures,
  * PERSIST across mappings, pk_mmap and pk_key_of.
  */
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -620,4 +622,168 @@ void test_range_persist_mremap(void)
 	CHECK_EQ(pk_protect_range(p + 1, 0, k, PK_RANGE_ROUND), 0);
 	CHECK_EQ(pk_unprotect_range(p, 2 * pg, PK_NO_CHECK_AUTHORITY), 0);
 	EXPECT_OK(p, W);
+}
+
+/*
+ * The top of the address space: a range whose rounding would wrap past
+ * it is outside user space (it used to pass the check with its end
+ * wrapped to 0, and leave a record no call could remove), and so is the
+ * top page below 2^47, which Linux never maps (unless the CPU has 5-level
+ * paging and user space goes on).
+ */
+void test_range_top_of_address_space(void)
+{
+	size_t pg = pkt_page();
+	int k = pkt_key(0);
+	void *top = (void *)(UINTPTR_MAX - 0xff), *last;
+
+	CHECK_EQ(pk_protect_range(top, 1, k, PK_RANGE_ROUND), -EFAULT);
+	CHECK_EQ(pk_protect_range(top, 1, k, PK_RANGE_ROUND | PK_RANGE_PERSIST),
+		 -EFAULT);
+	CHECK_EQ(pk_unprotect_range(top, 1, PK_RANGE_ROUND), -EFAULT);
+	CHECK_EQ(pk_key_of(top), 0);
+	last = (void *)(((uintptr_t)1 << 47) - pg);
+	if (mmap(last, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			   MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) {
+		CHECK_EQ(pk_protect_range(last, pg, k, PK_RANGE_PERSIST),
+			 -EFAULT);
+	} else {
+		munmap(last, pg);
+	}
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
+/*
+ * pk_mmap with MAP_FIXED over pages of another key: the new pages are
+ * never reachable before their key is set, even while another thread
+ * keeps opening and closing the old key (its rights used to reach the
+ * new pages, still recorded under it, between the map and the keying).
+ * A thread writes into the page with pread(2) all along: the kernel
+ * writes only where the page allows it.
+ */
+static char *fx_page;
+static int fx_old, fx_stop, fx_src;
+
+static void *fx_flipper(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&fx_stop, __ATOMIC_RELAXED)) {
+		pk_set(fx_old, 0);
+		pk_set(fx_old, PK_DISABLE_ACCESS);
+	}
+	return NULL;
+}
+
+static void *fx_writer(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&fx_stop, __ATOMIC_RELAXED))
+		(void)!pread(fx_src, fx_page, 1, 0);
+	return NULL;
+}
+
+void test_mmap_fixed_never_open(void)
+{
+	size_t pg = pkt_page();
+	int fresh = pkt_key(PK_DISABLE_ACCESS), mem;
+	char path[] = "/tmp/pkeys-test-XXXXXX", c;
+	pthread_t f, w;
+	void *p = NULL;
+	time_t end;
+	long rounds = 0;
+
+	fx_old = pkt_key(PK_DISABLE_ACCESS);
+	CHECK((fx_src = mkstemp(path)) >= 0);
+	CHECK_EQ(write(fx_src, "B", 1), 1);
+	unlink(path);
+	CHECK((mem = open("/proc/self/mem", O_RDONLY)) >= 0);
+	CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE, fx_old), 0);
+	fx_page = p;
+	CHECK_EQ(pthread_create(&f, NULL, fx_flipper, NULL), 0);
+	CHECK_EQ(pthread_create(&w, NULL, fx_writer, NULL), 0);
+	end = time(NULL) + 2;
+	while (time(NULL) < end) {
+		p = fx_page;
+		CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE | MAP_FIXED, fx_old), 0);
+		p = fx_page;
+		CHECK_EQ(pk_mmap(&p, pg, RW, MAP_PRIVATE | MAP_FIXED, fresh), 0);
+		c = 0;
+		CHECK_EQ(pread(mem, &c, 1, (off_t)(uintptr_t)fx_page), 1);
+		if (c == 'B')
+			pkt_fail(__FILE__, __LINE__,
+				 "round %ld: a new page of a key closed in every "
+				 "thread was written to during pk_mmap",
+				 rounds);
+		rounds++;
+	}
+	__atomic_store_n(&fx_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(f, NULL), 0);
+	CHECK_EQ(pthread_join(w, NULL), 0);
+	close(mem);
+	close(fx_src);
+}
+
+/*
+ * mmap(2) with MAP_FIXED that the kernel refuses (a shared writable
+ * mapping of a read-only file: EACCES) leaves the old mapping in place,
+ * also while persistent assignments exist, elsewhere or over it (the
+ * library maps PROT_NONE first there, and used to lose the old mapping
+ * when opening the new one failed).
+ */
+void test_mmap_fixed_failure_keeps_old(void)
+{
+	size_t pg = pkt_page();
+	char path[] = "/tmp/pkeys-test-XXXXXX";
+	int k = pkt_key(0), fd;
+	char *elsewhere = pkt_map(1, RW), *old;
+
+	CHECK((fd = mkstemp(path)) >= 0);
+	CHECK_EQ(ftruncate(fd, (off_t)pg), 0);
+	close(fd);
+	CHECK((fd = open(path, O_RDONLY)) >= 0);
+	unlink(path);
+	CHECK_EQ(pk_protect_range(elsewhere, pg, k, PK_RANGE_PERSIST), 0);
+	for (int over = 0; over < 2; over++) {
+		old = pkt_map(1, RW);
+		strcpy(old, "precious");
+		if (over)
+			CHECK_EQ(pk_protect_range(old, pg, 0, PK_RANGE_PERSIST),
+				 0);
+		errno = 0;
+		CHECK(mmap(old, pg, RW, MAP_SHARED | MAP_FIXED, fd, 0) ==
+		      MAP_FAILED);
+		CHECK_EQ(errno, EACCES);
+		CHECK(strcmp(old, "precious") == 0);
+		CHECK_EQ(pk_unprotect_range(old, pg, 0), 0);
+	}
+	close(fd);
+}
+
+/*
+ * mremap(old, 0, len, MREMAP_MAYMOVE) duplicates a shared mapping, and
+ * the kernel gives the copy the original's key (hardware) or narrowed
+ * protection (emulation): the copy is keyed like the original, opens
+ * and closes with it, and keeps the key busy.
+ */
+void test_mremap_duplicate(void)
+{
+	size_t pg = pkt_page();
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	char *a = mmap(NULL, pg, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0), *b;
+
+	CHECK(a != MAP_FAILED);
+	CHECK_EQ(pk_mprotect(a, pg, RW, k), 0);
+	b = mremap(a, 0, pg, MREMAP_MAYMOVE);
+	CHECK(b != MAP_FAILED && b != a);
+	CHECK_EQ(pk_key_of(b), k);
+	EXPECT_FAULT(b, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	b[0] = 'x';
+	CHECK_EQ(a[0], 'x');
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(munmap(a, pg), 0);
+	CHECK_EQ(pk_key_free(k), -EBUSY);
+	EXPECT_FAULT(b, W, k);
+	CHECK_EQ(munmap(b, pg), 0);
+	CHECK_EQ(pk_key_free(k), 0);
 }
