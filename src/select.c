@@ -32,6 +32,8 @@ static int la57;
 static __thread int fork_holds_lock;
 /* The signal mask to restore when this thread drops pk__lock. */
 static __thread sigset_t lock_saved_mask;
+/* Its cancelability, likewise. */
+static __thread int lock_saved_cancel;
 
 int pk__in_fork(void)
 {
@@ -59,6 +61,11 @@ void pk__lock_take(void)
 	if (chosen == &pk__backend_x86_pku)
 		sigdelset(&all, pk__x86_sync_signal());
 	pthread_sigmask(SIG_BLOCK, &all, &lock_saved_mask);
+	/*
+	 * Work under the lock calls cancellation points (close, nanosleep):
+	 * a thread cancelled there would unwind with the lock held.
+	 */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &lock_saved_cancel);
 	pthread_mutex_lock(&pk__lock);
 }
 
@@ -67,6 +74,7 @@ void pk__lock_drop(void)
 	if (fork_holds_lock)
 		return;
 	pthread_mutex_unlock(&pk__lock);
+	pthread_setcancelstate(lock_saved_cancel, NULL);
 	pthread_sigmask(SIG_SETMASK, &lock_saved_mask, NULL);
 }
 

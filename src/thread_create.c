@@ -14,6 +14,7 @@
  * record, the backend's exit hook) happens at thread exit.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -40,12 +41,22 @@ struct start {
  * record of a thread adopted later, tagged with bit 0 (records are
  * aligned, so the bit is free).
  */
+static __thread int exit_rounds;
+
 static void thread_exit(void *value)
 {
 	const struct pk__backend *b = pk__backend_peek();
 	uintptr_t v = (uintptr_t)value;
 	struct pk__thread *t;
 
+	/*
+	 * Other keys' destructors may still use the thread's rights: keep
+	 * the record through the rounds of destructors, but one: runtimes
+	 * such as ThreadSanitizer finish the thread in the last round.
+	 */
+	if (++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS - 1 &&
+	    pthread_setspecific(exit_key, value) == 0)
+		return;
 	if (v & 1) {
 		t = (void *)(v & ~(uintptr_t)1);
 	} else {
@@ -106,6 +117,15 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 	s->fn = fn;
 	s->arg = arg;
 	pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+	/* The mask the attribute asks for, if any, as without the library. */
+	{
+		sigset_t want;
+
+		if (attr && pthread_attr_getsigmask_np(attr, &want) == 0)
+			s->mask = want;
+	}
+#endif
 	pk__lock_take();
 	/*
 	 * A thread started by a fork handler belongs to a runtime (a

@@ -98,8 +98,8 @@ struct pk__thread *pk__self_locked(void)
 	memset(t->rights, PK__RIGHTS_UNSET, sizeof(t->rights));
 	t->tid = (int)syscall(SYS_gettid);
 	link_thread(t);
-	if (pk__threads_unknown > 0)
-		pk__threads_unknown--; /* it was one of the unknown */
+	/* It was one of the unknown, or started after the last count. */
+	pk__threads_recount();
 	pk__thread_adopt(t);
 	return t;
 }
@@ -122,9 +122,21 @@ struct pk__thread *pk__thread_for_child(void)
 	return t;
 }
 
+/*
+ * Threads whose record is gone but whose task /proc may still list for a
+ * moment (pthread_join returns before the kernel releases the task): a
+ * count of the tasks then must not take them for unknown threads.
+ * Entries leave when a count no longer finds them.  pk__lock held.
+ */
+#define EXITING 16
+static int exiting[EXITING];
+static unsigned exiting_next;
+
 /* A thread exits, or was never created.  pk__lock held. */
 void pk__thread_gone(struct pk__thread *t)
 {
+	if (t->tid)
+		exiting[exiting_next++ % EXITING] = t->tid;
 	unlink_thread(t);
 	for (int k = 1; k < PK__KEYS; k++)
 		if (t->domain_refs[k])
@@ -184,16 +196,40 @@ int pk__count_tasks(void)
 	return pk__for_each_task(count_one, &count) ? -1 : count;
 }
 
+struct live {
+	int n;
+	unsigned seen;
+};
+
+static int count_live(void *ctx, int tid)
+{
+	struct live *l = ctx;
+
+	for (int i = 0; i < EXITING; i++)
+		if (exiting[i] == tid) {
+			l->seen |= 1u << i;
+			return 0;
+		}
+	l->n++;
+	return 0;
+}
+
 void pk__threads_recount(void)
 {
-	int tasks = pk__count_tasks();
-	int known = 0;
+	struct live l = {0, 0};
 
-	if (tasks < 0)
+	if (pk__for_each_task(count_live, &l))
 		return;
-	for (struct pk__thread *t = pk__threads; t; t = t->next)
-		known += t->tid != 0;
-	pk__threads_unknown = tasks > known ? tasks - known : 0;
+	for (int i = 0; i < EXITING; i++)
+		if (!(l.seen & (1u << i)))
+			exiting[i] = 0;
+	/*
+	 * Every record is a task that exists: records are made under the
+	 * lock in which their thread is cloned, before it runs (its tid is
+	 * still 0 then), and dropped when it exits (then its task is on
+	 * the exiting list until it leaves /proc).
+	 */
+	pk__threads_unknown = l.n > pk__threads_n ? l.n - pk__threads_n : 0;
 }
 
 /* The threads that existed at fork; records made later are the child's. */

@@ -53,6 +53,12 @@ copy_deps() {
 }
 
 cp -L "$busybox" "$root/bin/busybox" && copy_deps "$busybox"  # tolerate a dynamic busybox
+# glibc loads libgcc_s at run time (pthread_cancel, backtrace): no ldd
+# line names it, so copy it to its host path when the host has it.
+libgcc=$(ldconfig -p 2>/dev/null | sed -n 's/.*libgcc_s\.so\.1 (libc6,x86-64) => //p' | head -n1)
+if [[ -n $libgcc && -e $libgcc ]]; then
+    mkdir -p "$root${libgcc%/*}" && cp -L "$libgcc" "$root$libgcc" || die "cannot copy $libgcc"
+fi
 for f in "${files[@]}"; do
     cp -L "$f" "$root/bin/${f##*/}" || die "cannot copy $f"
     copy_deps "$f"
