@@ -174,10 +174,10 @@ static int start_key;
 static char *start_page;
 static int start_bad;
 
-static void read_start_page(void *arg)
+/* For pk_try: read the byte at arg. */
+static void read_byte(void *arg)
 {
-	(void)arg;
-	(void)*(volatile char *)start_page;
+	(void)*(volatile char *)arg;
 }
 
 static void *check_start(void *arg)
@@ -185,7 +185,7 @@ static void *check_start(void *arg)
 	struct pk_fault f;
 
 	(void)arg;
-	if (pk_get(start_key) != 0 || pk_try(read_start_page, NULL, &f) != 0)
+	if (pk_get(start_key) != 0 || pk_try(read_byte, start_page, &f) != 0)
 		__atomic_add_fetch(&start_bad, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
@@ -272,12 +272,6 @@ typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
 static int unk_key, unk_step, unk_ok;
 static char *unk_page;
 
-static void unk_read(void *arg)
-{
-	(void)arg;
-	(void)*(volatile char *)unk_page;
-}
-
 static void *unk_first(void *arg)
 {
 	struct pk_fault f;
@@ -285,7 +279,7 @@ static void *unk_first(void *arg)
 	(void)arg;
 	while (!__atomic_load_n(&unk_step, __ATOMIC_ACQUIRE))
 		usleep(1000);
-	unk_ok = pk_try(unk_read, NULL, &f) == 0;
+	unk_ok = pk_try(read_byte, unk_page, &f) == 0;
 	return NULL;
 }
 
@@ -338,11 +332,6 @@ static void *twice_child(void *arg)
 	return NULL;
 }
 
-static void twice_read(void *arg)
-{
-	(void)*(volatile char *)arg;
-}
-
 void test_thread_not_counted_twice(void)
 {
 #if defined(__SANITIZE_THREAD__)
@@ -365,7 +354,7 @@ void test_thread_not_counted_twice(void)
 		__atomic_store_n(&twice_go, 1, __ATOMIC_RELEASE);
 		CHECK_EQ(pthread_join(t, NULL), 0);
 		/* Both threads closed it, one is left: exact again. */
-		if (pk_try(twice_read, mem, &f) != -EFAULT)
+		if (pk_try(read_byte, mem, &f) != -EFAULT)
 			pkt_fail(__FILE__, __LINE__,
 				 "round %d: closed in every thread, still open", i);
 		CHECK_EQ(pk_munmap(mem, pkt_page()), 0);
@@ -414,19 +403,13 @@ static pthread_key_t dtor_key;
 static int dtor_rights = -1, dtor_read = -1, dtor_kkey;
 static char *dtor_page;
 
-static void dtor_read_page(void *arg)
-{
-	(void)arg;
-	(void)*(volatile char *)dtor_page;
-}
-
 static void program_dtor(void *value)
 {
 	struct pk_fault f;
 
 	(void)value;
 	dtor_rights = pk_get(dtor_kkey);
-	dtor_read = pk_try(dtor_read_page, NULL, &f);
+	dtor_read = pk_try(read_byte, dtor_page, &f);
 }
 
 static void *opens_and_exits(void *arg)
