@@ -66,6 +66,27 @@ static int bound_key(unsigned keyidx)
  * PKRU while pk_key_alloc changes every thread's rights.
  */
 static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
+
+/*
+ * fork waits for a binding in progress, as for the library's own lock
+ * (registered after it, so taken before it: the order with_key uses).
+ */
+static void bind_prepare(void)
+{
+	pthread_mutex_lock(&bind_lock);
+}
+
+static void bind_after(void)
+{
+	pthread_mutex_unlock(&bind_lock);
+}
+
+static void bind_atfork(void)
+{
+	(void)pk_init(); /* the library's handlers first */
+	pthread_atfork(bind_prepare, bind_after, bind_after);
+}
 
 static int with_key(unsigned keyidx, int (*use)(int key, void *ctx),
 		    void *ctx)
@@ -75,6 +96,7 @@ static int with_key(unsigned keyidx, int (*use)(int key, void *ctx),
 
 	if (keyidx == 0 || key)
 		return use(key, ctx);
+	pthread_once(&bind_once, bind_atfork);
 	sigfillset(&block);
 	sigdelset(&block, SIGSEGV);
 	sigdelset(&block, SIGBUS);

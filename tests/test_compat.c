@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -718,4 +719,55 @@ void test_compat_no_backend(void)
 	pk_info(&info);
 	if (!info.cpu_ospke)
 		CHECK_EQ(run_without_backend("hw"), 0);
+}
+
+/*
+ * fork while another thread is binding a FreeBSD key index (its calls
+ * fail, EXCL on a page that has a key, so it binds again and again):
+ * the child's first binding goes through; it used to wait forever on a
+ * lock the other thread held at the fork.
+ */
+static char *fb_page;
+static int fb_stop;
+
+static void *fb_binder(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&fb_stop, __ATOMIC_RELAXED))
+		x86_pkru_protect_range(fb_page, pkt_page(), 5,
+				       AMD64_PKRU_EXCL);
+	return NULL;
+}
+
+void test_compat_freebsd_fork(void)
+{
+	pthread_t t;
+
+	fb_page = pkt_map(1, PROT_READ | PROT_WRITE);
+	CHECK_EQ(pk_protect_range(fb_page, pkt_page(), pkt_key(0), 0), 0);
+	CHECK_EQ(x86_pkru_protect_range(fb_page, pkt_page(), 5,
+					AMD64_PKRU_EXCL),
+		 -1);
+	CHECK_EQ(errno, EBUSY);
+	CHECK_EQ(pthread_create(&t, NULL, fb_binder, NULL), 0);
+	for (int i = 0; i < 100; i++) {
+		int status = 0, waited = 0;
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0)
+			_exit(x86_pkru_set_perm(6, 1, 1) == 0 ? 0 : 1);
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (++waited == 2000) {
+				kill(pid, SIGKILL);
+				CHECK_EQ(waitpid(pid, &status, 0), pid);
+				pkt_fail(__FILE__, __LINE__,
+					 "fork %d: the child is stuck binding", i);
+			}
+			usleep(1000);
+		}
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	__atomic_store_n(&fb_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
 }

@@ -34,16 +34,52 @@ static void usage(FILE *f)
 		   "       pkeys --version\n");
 }
 
-static void json_str(const char *key, const char *s, const char *end)
+/*
+ * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static int utf8_len(const unsigned char *s)
 {
+	int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* A JSON string: escapes, and U+FFFD for bytes that are not UTF-8 (a
+ * reason may quote the environment, or be cut inside a character). */
+static void json_str(const char *key, const char *str, const char *end)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
 	printf("  \"%s\": \"", key);
-	for (; *s; s++) {
+	while (*s) {
+		int n = *s < 0x80 ? 1 : utf8_len(s);
+
 		if (*s == '"' || *s == '\\')
 			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
+		else if (*s < 0x20)
 			printf("\\u%04x", *s);
+		else if (n == 0)
+			printf("\\ufffd");
 		else
-			putchar(*s);
+			fwrite(s, 1, (size_t)n, stdout);
+		s += n ? n : 1;
 	}
 	printf("\"%s\n", end);
 }
@@ -177,7 +213,7 @@ static int run(char **cmd)
 {
 	char lib[PATH_MAX], *preload;
 	const char *old = getenv("LD_PRELOAD");
-	int err;
+	int err, rc;
 
 	if (pk_init()) {
 		fprintf(stderr, "pkeys run: no backend: %s\n",
@@ -211,7 +247,10 @@ static int run(char **cmd)
 		} else {
 			preload = lib;
 		}
-		if (setenv("LD_PRELOAD", preload, 1)) {
+		rc = setenv("LD_PRELOAD", preload, 1);
+		if (preload != lib)
+			free(preload);
+		if (rc) {
 			perror("pkeys run");
 			return 125;
 		}
@@ -220,6 +259,16 @@ static int run(char **cmd)
 	err = errno;
 	fprintf(stderr, "pkeys run: %s: %s\n", cmd[0], strerror(err));
 	return err == ENOENT ? 127 : 126;
+}
+
+/* Output that did not reach its destination (a full disk, a closed
+ * pipe) is a failure, not a success. */
+static int flushed(int rc)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	fprintf(stderr, "pkeys: cannot write the output: %s\n", strerror(errno));
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -238,16 +287,16 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return info(json);
+		return flushed(info(json));
 	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("pkeys %d.%d.%d\n", pk_version() >> 16,
 		       (pk_version() >> 8) & 0xff, pk_version() & 0xff);
-		return 0;
+		return flushed(0);
 	}
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
-		return 0;
+		return flushed(0);
 	}
 	usage(stderr);
 	return 2;

@@ -116,5 +116,22 @@ expect "pkeys run: missing command" 127 'no-such-command' \
 expect "pkeys run: no backend" 125 'PKEYS_BACKEND' \
 	env PKEYS_BACKEND=bogus "$pkeys" run -- true
 
+# The CLI's own output: JSON stays UTF-8 when a reason quotes bytes that
+# are not (an environment value cut inside a character), and output that
+# cannot be written is an error.
+bad=$(printf 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\303\251')
+expect "pkeys info --json replaces bytes that are not UTF-8" 1 \
+	'"reason": "PKEYS_BACKEND=x*\\ufffd is not' \
+	env PKEYS_BACKEND="$bad" "$pkeys" info --json
+if [ -w /dev/full ]; then
+	expect "pkeys --version to a full device fails" 1 'cannot write' \
+		sh -c "exec \"$pkeys\" --version >/dev/full"
+	expect "pkeys info --json to a full device fails" 1 'cannot write' \
+		sh -c "exec \"$pkeys\" info --json >/dev/full"
+else
+	skipped=$((skipped + 2))
+	echo "SKIP output errors (no /dev/full)"
+fi
+
 echo "unmodified/$env: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
