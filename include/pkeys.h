@@ -148,8 +148,9 @@ PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
  * WRPKRU, no system call (a thread's first call also makes its record),
  * for a key holding a hardware key.  A key without one (when more keys
  * are allocated than the hardware has) takes the least recently used
- * one: one mprotect per range of the key giving it up and of the key
- * taking it, and a signal round trip to every other thread; if that
+ * one: two protection calls per range of the key giving it up, one per
+ * range of the key taking it, a pkey_alloc(2) attempt, a read of
+ * /proc/self/task and a signal round trip to every other thread; if that
  * fails the key stays shared, its pages narrowed by every thread's
  * rights as on the emulation.
  * Emulation: may change the protection of the key's pages (one mprotect

@@ -88,7 +88,7 @@ static int add_target(void *self, int tid)
 int pk__x86_sync_all(void)
 {
 	int self = (int)syscall(SYS_gettid), pid = getpid(), rc;
-	struct timespec pause = {0, 20000};
+	struct timespec pause = {0, 20000}, start, now;
 
 	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
 	rc = pk__for_each_task(add_target, &self);
@@ -97,6 +97,7 @@ int pk__x86_sync_all(void)
 	for (size_t i = 0; i < targets_n; i++)
 		if (syscall(SYS_tgkill, pid, targets[i].tid, sync_signal))
 			targets[i].done = 1; /* gone already */
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int round = 0;; round++) {
 		size_t left = 0;
 		for (size_t i = 0; i < targets_n; i++) {
@@ -112,7 +113,11 @@ int pk__x86_sync_all(void)
 		}
 		if (!left)
 			break;
-		if (round > 50000)
+		/* A second by the clock: sleeps run long under load. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > 1 ||
+		    (now.tv_sec - start.tv_sec == 1 &&
+		     now.tv_nsec >= start.tv_nsec))
 			return -EAGAIN;
 		nanosleep(&pause, NULL);
 	}
