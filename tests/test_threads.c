@@ -436,3 +436,57 @@ void test_thread_exit_destructor_rights(void)
 	CHECK_EQ(dtor_rights, 0);
 	CHECK_EQ(dtor_read, 0);
 }
+
+/*
+ * pk_set_all while a thread blocks every signal: on hardware the thread
+ * cannot rebuild its PKRU, so the call fails with EAGAIN after about a
+ * second (by the clock) and no thread's rights change; the emulation
+ * changes the records and needs no signal.
+ */
+static int blk_ready, blk_stop, blk_key, blk_rights = -1;
+
+static void *blocks_all(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	__atomic_store_n(&blk_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&blk_stop, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	all = (sigset_t){0};
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	blk_rights = pk_get(blk_key);
+	return NULL;
+}
+
+void test_set_all_blocked_thread(void)
+{
+	struct timespec a, b;
+	pthread_t t;
+	double secs;
+	int rc;
+
+	blk_key = pkt_key(0);
+	CHECK_EQ(pthread_create(&t, NULL, blocks_all, NULL), 0);
+	while (!__atomic_load_n(&blk_ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = pk_set_all(blk_key, PK_DISABLE_ACCESS);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	secs = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	__atomic_store_n(&blk_stop, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	if (pkt_exact()) {
+		CHECK_EQ(rc, -EAGAIN);
+		if (secs < 0.9 || secs > 6)
+			pkt_fail(__FILE__, __LINE__, "gave up after %.2f s", secs);
+		CHECK_EQ(pk_get(blk_key), 0);
+		CHECK_EQ(blk_rights, 0);
+	} else {
+		CHECK_EQ(rc, 0);
+		CHECK_EQ(pk_get(blk_key), PK_DISABLE_ACCESS);
+		CHECK_EQ(blk_rights, PK_DISABLE_ACCESS);
+	}
+}
