@@ -397,7 +397,7 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	const struct pk__backend *b = ready();
 	size_t page = pk__page_size();
 	uintptr_t start, end;
-	void *p;
+	void *p, *hint;
 	int rc;
 
 	if (!addr || len == 0 || len > SIZE_MAX - page + 1 ||
@@ -405,6 +405,7 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	    (key > 0 && !pk__key_allocated(key)))
 		return !b && key > 0 ? pk__init_status() : -EINVAL;
 	len = (len + page - 1) & ~(page - 1);
+	hint = *addr; /* before the lock: the caller's memory may fault */
 	/*
 	 * Born inaccessible: nothing can reach it before its key is set.
 	 * Mapped under the lock, or a pk_set in another thread could apply
@@ -413,7 +414,7 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	 */
 	if (b)
 		pk__lock_take();
-	p = (void *)syscall(SYS_mmap, *addr, len, PROT_NONE,
+	p = (void *)syscall(SYS_mmap, hint, len, PROT_NONE,
 			    flags | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;

@@ -172,8 +172,9 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	 * A key stopped the access when the program's protection allows it
 	 * and the rights applied to the key's pages do not.
 	 */
-	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) && (r->prot & need) &&
-	    !(pk__narrow(r->prot, applied[r->key]) & need))
+	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) &&
+	    pk__prot_allows(r->prot, need) &&
+	    !pk__prot_allows(pk__narrow(r->prot, applied[r->key]), need))
 		key = r->key;
 	pk__lock_drop();
 	if (key > 0)

@@ -487,12 +487,34 @@ static int key_at(const siginfo_t *info, int access, unsigned *rights)
 
 	pk__lock_take();
 	r = pk__reg_find((uintptr_t)info->si_addr);
-	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) && (r->prot & need))
+	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) &&
+	    pk__prot_allows(r->prot, need))
 		key = r->key;
 	pk__lock_drop();
 	if (key > 0)
 		*rights = pk__rights_of(pk__thread_state, key);
 	return key;
+}
+
+/*
+ * The kernel reports SEGV_PKUERR when the key forbids the access, even
+ * if the page's own protection forbids it too; then the key is not the
+ * cause (as on the emulation).  Only when the lock is free now: this
+ * path must not wait (pk_fault_decode is async-signal-safe here).
+ */
+static int own_prot_allows(const siginfo_t *info, int access)
+{
+	int need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+	const struct pk__range *r;
+	int allows = 1;
+
+	if (!pk__lock_try())
+		return 1;
+	r = pk__reg_find((uintptr_t)info->si_addr);
+	if (r && (r->flags & PK__R_MAPPED) && !pk__prot_allows(r->prot, need))
+		allows = 0;
+	pk__lock_drop();
+	return allows;
 }
 
 /*
@@ -513,6 +535,8 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 		if (hw > 0 && hw < PK__MAX_KEYS) {
 			key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
 			if (key > 0 && slot(key) == hw) {
+				if (!own_prot_allows(info, access))
+					return -1;
 				if (frame_pkru(uc, &pkru) == 0)
 					*rights = (pkru >> (2 * hw)) & 3u;
 				else

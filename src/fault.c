@@ -25,14 +25,21 @@ static char names[PK__KEYS][32];
 
 int pk_key_set_name(int key, const char *name)
 {
+	char copy[sizeof(names[0])] = {0};
+	int rc = 0;
+
 	if (!pk__key_allocated(key))
 		return -EINVAL;
-	pk__lock_take();
-	memset(names[key], 0, sizeof(names[key]));
+	/* Read the caller's memory before the lock: it may fault. */
 	if (name)
-		strncpy(names[key], name, sizeof(names[key]) - 1);
+		strncpy(copy, name, sizeof(copy) - 1);
+	pk__lock_take();
+	if (pk__key_allocated(key)) /* not freed meanwhile */
+		memcpy(names[key], copy, sizeof(copy));
+	else
+		rc = -EINVAL;
 	pk__lock_drop();
-	return 0;
+	return rc;
 }
 
 /* The key is being freed: its number's next key starts unnamed.  Lock held. */
@@ -56,11 +63,16 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 	out->tid = (int)syscall(SYS_gettid);
 #if defined(__x86_64__)
 	if (uc) {
+		long err = uc->uc_mcontext.gregs[REG_ERR];
+
 		/* Bit 1 of the page-fault error code: the access was a write. */
-		out->access = (uc->uc_mcontext.gregs[REG_ERR] & 2)
-				      ? PK_ACCESS_WRITE
-				      : PK_ACCESS_READ;
+		out->access = (err & 2) ? PK_ACCESS_WRITE : PK_ACCESS_READ;
 		out->ip = (void *)uc->uc_mcontext.gregs[REG_RIP];
+		/* Bit 4: an instruction fetch, which keys never stop. */
+		if (err & 0x10) {
+			out->key = -1;
+			return 0;
+		}
 	}
 #endif
 	out->key = b ? b->fault_key(info, ucontext, out->access, &out->rights)
@@ -71,13 +83,14 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 	}
 	if (names[out->key][0])
 		out->name = names[out->key];
-	if (pthread_mutex_trylock(&pk__lock) == 0) {
+	/* With signals blocked, as every holder of the lock. */
+	if (pk__lock_try()) {
 		r = pk__reg_find((uintptr_t)out->addr);
 		if (r) {
 			out->range_start = (void *)r->start;
 			out->range_end = (void *)r->end;
 		}
-		pthread_mutex_unlock(&pk__lock);
+		pk__lock_drop();
 	}
 	return 1;
 }
@@ -203,12 +216,19 @@ static void report(const struct pk_fault *f)
 static void pass_on(int sig, siginfo_t *info, void *uc)
 {
 	int sent = info && info->si_code <= 0;
+	int handler = previous.sa_handler != SIG_DFL &&
+		      previous.sa_handler != SIG_IGN;
+	struct sigaction once = previous;
 
-	if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
-		previous.sa_sigaction(sig, info, uc);
-	} else if (previous.sa_handler != SIG_DFL &&
-		   previous.sa_handler != SIG_IGN) {
-		previous.sa_handler(sig);
+	/* SA_RESETHAND: the kernel would have reset it before the call. */
+	if (handler && (previous.sa_flags & SA_RESETHAND)) {
+		previous.sa_handler = SIG_DFL;
+		previous.sa_flags &= ~SA_SIGINFO;
+	}
+	if (handler && (once.sa_flags & SA_SIGINFO)) {
+		once.sa_sigaction(sig, info, uc);
+	} else if (handler) {
+		once.sa_handler(sig);
 	} else if (!sent) {
 		signal(SIGSEGV, SIG_DFL);
 	} else if (previous.sa_handler == SIG_DFL) {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "backend.h"
 #include "pkeys.h"
@@ -36,6 +37,8 @@ int pk__la57(void);
 extern pthread_mutex_t pk__lock;
 /* Take and drop pk__lock; a no-op inside this thread's own fork(2). */
 void pk__lock_take(void);
+/* pk__lock_take if the lock is free now (1), else 0; never waits. */
+int pk__lock_try(void);
 void pk__lock_drop(void);
 /* Whether this thread is inside fork(2), between the fork handlers. */
 int pk__in_fork(void);
@@ -180,6 +183,16 @@ extern unsigned char pk__key_freeing[PK__KEYS];
 unsigned pk__rights_of(const struct pk__thread *t, int key);
 /* prot less what rights forbid (data access only; PROT_EXEC stays). */
 int pk__narrow(int prot, unsigned rights);
+/*
+ * Whether prot lets an access of kind need (PROT_READ or PROT_WRITE)
+ * through: on x86 a writable page is readable too.
+ */
+static inline int pk__prot_allows(int prot, int need)
+{
+	if (prot & PROT_WRITE)
+		prot |= PROT_READ;
+	return (prot & need) != 0;
+}
 /* The union over threads of their rights for key.  pk__lock held. */
 unsigned pk__union_rights(int key);
 struct pk__thread *pk__self_locked(void);

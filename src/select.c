@@ -69,6 +69,30 @@ void pk__lock_take(void)
 	pthread_mutex_lock(&pk__lock);
 }
 
+/* pk__lock_take, unless another thread holds the lock: then 0. */
+int pk__lock_try(void)
+{
+	sigset_t all, saved;
+
+	if (fork_holds_lock)
+		return 1;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	if (chosen == &pk__backend_x86_pku)
+		sigdelset(&all, pk__x86_sync_signal());
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	if (pthread_mutex_trylock(&pk__lock)) {
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		return 0;
+	}
+	lock_saved_mask = saved;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &lock_saved_cancel);
+	return 1;
+}
+
 void pk__lock_drop(void)
 {
 	if (fork_holds_lock)

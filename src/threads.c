@@ -258,6 +258,9 @@ void pk__threads_fork_child(void)
 
 int pk__narrow(int prot, unsigned rights)
 {
+	/* x86 has no write-only pages: a writable page reads too. */
+	if (prot & PROT_WRITE)
+		prot |= PROT_READ;
 	if (rights & PK_DISABLE_ACCESS)
 		return prot & ~(PROT_READ | PROT_WRITE);
 	if (rights & PK_DISABLE_WRITE)

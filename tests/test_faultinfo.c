@@ -553,3 +553,179 @@ void test_try_during_moves(void)
 			 moves, mv_iters, mv_x_faults, mv_y_reads, mv_passed_on);
 	CHECK(mv_iters > 0);
 }
+
+/*
+ * Faults that are not a key's doing stay out of pk_try and go to the
+ * handler installed before the library's: an instruction fetch from a
+ * keyed page that is not executable (keys never stop fetches), and an
+ * access the page's own protection forbids while the key forbids it too
+ * (the kernel reports SEGV_PKUERR for those on hardware).
+ */
+static __thread sigjmp_buf *nk_armed;
+static int nk_previous_calls;
+
+static void nk_previous(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)info;
+	(void)uc;
+	nk_previous_calls++;
+	if (nk_armed)
+		siglongjmp(*nk_armed, 1);
+	_exit(3);
+}
+
+/* 1 when the fault went to the previous handler, 0 when pk_try kept it. */
+static int went_on(void (*fn)(void *), void *arg)
+{
+	struct pk_fault f;
+	sigjmp_buf j;
+	int r;
+
+	if (sigsetjmp(j, 1)) {
+		nk_armed = NULL;
+		return 1;
+	}
+	nk_armed = &j;
+	r = pk_try(fn, arg, &f);
+	nk_armed = NULL;
+	CHECK_EQ(r, -EFAULT);
+	return 0;
+}
+
+static void jump_to(void *code)
+{
+	((void (*)(void))code)();
+}
+
+void test_fault_not_the_key(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(1, RW), *q = pkt_map(1, RW);
+	int open_key = pkt_key(0), closed = pkt_key(PK_DISABLE_ACCESS);
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = nk_previous;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	CHECK_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+	p[0] = (char)0xc3; /* ret */
+	CHECK_EQ(pk_mprotect(p, pg, RW, open_key), 0);
+	CHECK_EQ(went_on(jump_to, p), 1);
+	CHECK_EQ(pk_mprotect(q, pg, PROT_READ, closed), 0);
+	target = q;
+	CHECK_EQ(went_on(write_target, NULL), 1);
+	CHECK_EQ(pk_mprotect(q, pg, PROT_NONE, closed), 0);
+	CHECK_EQ(went_on(read_target, &(char){0}), 1);
+	/* The key's own faults still stop in pk_try. */
+	CHECK_EQ(pk_mprotect(q, pg, RW, closed), 0);
+	CHECK_EQ(went_on(read_target, &(char){0}), 0);
+	CHECK_EQ(nk_previous_calls, 3);
+}
+
+/* A write-only page whose key is write-disabled reads, as on x86. */
+void test_write_only_page(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(0);
+	struct pk_fault f;
+	char c = 1;
+
+	p[0] = 7;
+	CHECK_EQ(pk_mprotect(p, pg, PROT_WRITE, k), 0);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	target = p;
+	CHECK_EQ(pk_try(read_target, &c, &f), 0);
+	CHECK_EQ(c, 7);
+	CHECK_EQ(pk_try(write_target, NULL, &f), -EFAULT);
+	CHECK_EQ(f.key, k);
+}
+
+/*
+ * The handler installed before the library's, as the kernel would run
+ * it: SIG_IGN flagged SA_SIGINFO is still "ignore" (a sent SIGSEGV is
+ * dropped), and SA_RESETHAND resets it after one call (a fault that
+ * repeats then gets the default action instead of looping).
+ */
+static int rh_calls;
+
+static void rh_handler(int sig)
+{
+	(void)sig;
+	if (++rh_calls > 100)
+		_exit(3);
+}
+
+void test_fault_previous_flags(void)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSEGV, &sa, NULL);
+		if (pk_fault_report(0))
+			_exit(2);
+		kill(getpid(), SIGSEGV);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		pkt_fail(__FILE__, __LINE__, "SIG_IGN|SA_SIGINFO: status %#x",
+			 status);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		char *ro = pkt_map(1, PROT_READ);
+		syscall(SYS_setrlimit, 4 /* RLIMIT_CORE */,
+			&(struct { unsigned long cur, max; }){0, 0});
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = rh_handler;
+		sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+		sigaction(SIGSEGV, &sa, NULL);
+		if (pk_fault_report(0))
+			_exit(2);
+		*(volatile char *)ro = 1;
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+		pkt_fail(__FILE__, __LINE__, "SA_RESETHAND: status %#x", status);
+}
+
+/*
+ * Arguments in keyed memory the caller may not read: pk_key_set_name
+ * faults before it takes the library's lock, so the fault is recovered
+ * and the library goes on (it used to fault with the lock held).
+ */
+static char *nm_name;
+
+static void name_from(void *arg)
+{
+	pk_key_set_name(*(int *)arg, nm_name);
+}
+
+void test_fault_in_argument(void)
+{
+	int k = pkt_key(0), closed = pkt_key(0), k2;
+	struct pk_fault f;
+
+	nm_name = pkt_map(1, RW);
+	strcpy(nm_name, "secret");
+	CHECK_EQ(pk_mprotect(nm_name, pkt_page(), RW, closed), 0);
+	CHECK_EQ(pk_set(closed, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(pk_try(name_from, &k, &f), -EFAULT);
+	CHECK_EQ(f.key, closed);
+	k2 = pk_key_alloc(0, 0); /* the lock is free */
+	CHECK(k2 > 0);
+	CHECK_EQ(pk_key_free(k2), 0);
+	CHECK_EQ(pk_set(closed, 0), 0);
+	CHECK_EQ(pk_key_set_name(k, nm_name), 0);
+}

@@ -109,22 +109,33 @@ raw=/dev/null; ((verbose)) && raw=/dev/stderr
 # The serial console turns \n into \r\n: drop one \r per line. Only text
 # between the markers is the command's; the exit marker may follow output
 # that lacks a final newline, so look for it anywhere in the line.
-timeout --foreground "$timeout_s" qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m 512 \
-    -nographic -nic none -no-reboot -kernel "$kernel" -initrd "$tmp/initrd" \
-    -append "console=ttyS0 quiet panic=-1" </dev/null 2>"$tmp/qemu.err" |
-    tee "$raw" | awk -v rcfile="$tmp/rc" '
-        { sub(/\r$/, "") }
-        !on { on = index($0, "@@PKVM-START@@") > 0; next }
-        (i = index($0, "@@PKVM-EXIT ")) {
-            printf "%s", substr($0, 1, i - 1)
-            rc = substr($0, i + 12); sub(/@@.*/, "", rc)
-            print rc >rcfile
-            on = 0; next  # drain the rest, so the VM powers off by itself
-        }
-        { print; fflush() }'
-status=("${PIPESTATUS[@]}")
+boot() {
+    timeout --foreground "$timeout_s" qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m 512 \
+        -nographic -nic none -no-reboot -kernel "$kernel" -initrd "$tmp/initrd" \
+        -append "console=ttyS0 quiet panic=-1" </dev/null 2>"$tmp/qemu.err" |
+        tee "$raw" | awk -v rcfile="$tmp/rc" -v startfile="$tmp/started" '
+            { sub(/\r$/, "") }
+            !on { on = index($0, "@@PKVM-START@@") > 0; if (on) print "" >startfile; next }
+            (i = index($0, "@@PKVM-EXIT ")) {
+                printf "%s", substr($0, 1, i - 1)
+                rc = substr($0, i + 12); sub(/@@.*/, "", rc)
+                print rc >rcfile
+                on = 0; next  # drain the rest, so the VM powers off by itself
+            }
+            { print; fflush() }'
+    status=("${PIPESTATUS[@]}")
+}
 
-[[ -s $tmp/rc ]] && exit "$(cat "$tmp/rc")"
-((status[0] == 124)) && die "timed out after ${timeout_s}s"
+# A VM that stops before the command started (a kernel message over the
+# start marker, a guest that gave up under a heavily loaded host) is
+# booted once more; one that stops after it is an error.
+for attempt in 1 2; do
+    rm -f "$tmp/rc" "$tmp/started"
+    boot
+    [[ -s $tmp/rc ]] && exit "$(cat "$tmp/rc")"
+    ((status[0] == 124)) && die "timed out after ${timeout_s}s"
+    [[ -e $tmp/started ]] && break
+    ((attempt == 1)) && echo "run-in-vm: the VM stopped before the command started; booting again" >&2
+done
 err=$(head -n1 "$tmp/qemu.err")
 die "VM ended without an exit status (qemu status ${status[0]}${err:+: $err})"
