@@ -532,7 +532,13 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 
 	if (info->si_code == SEGV_PKUERR_CODE) {
 		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
-		if (hw > 0 && hw < PK__MAX_KEYS) {
+		/* A hardware key the library never had (execute-only, or the
+		 * program's own pkey_alloc): not ours, and no lock to wait. */
+		if (hw > 0 && (hw >= PK__MAX_KEYS ||
+			       !(__atomic_load_n(&pool, __ATOMIC_RELAXED) &
+				 (1u << hw))))
+			return -1;
+		if (hw > 0) {
 			key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
 			if (key > 0 && slot(key) == hw) {
 				if (!own_prot_allows(info, access))

@@ -5,6 +5,7 @@
  * domain, its keys cannot be freed: pk_key_free says -EBUSY.
  */
 #include <errno.h>
+#include <sched.h>
 
 #include "internal.h"
 
@@ -63,16 +64,27 @@ int pk_domain_enter(const struct pk_domain_entry *d, int n,
 	 * check that no pk_key_free is deciding on one (it sets the flag,
 	 * then reads the count): a key is never freed under a domain.
 	 */
-	for (i = 0; i < n; i++)
-		__atomic_add_fetch(&pk__domain_users[keys[i]], 1,
-				   __ATOMIC_SEQ_CST);
-	for (i = 0; i < n; i++)
-		if (__atomic_load_n(&pk__key_freeing[keys[i]],
-				    __ATOMIC_SEQ_CST) ||
-		    !pk__key_allocated(keys[i])) {
-			release(keys, n);
-			return -EINVAL;
+	for (;;) {
+		int freeing = 0;
+
+		for (i = 0; i < n; i++)
+			__atomic_add_fetch(&pk__domain_users[keys[i]], 1,
+					   __ATOMIC_SEQ_CST);
+		for (i = 0; i < n; i++) {
+			freeing |= __atomic_load_n(&pk__key_freeing[keys[i]],
+						   __ATOMIC_SEQ_CST);
+			if (!pk__key_allocated(keys[i])) {
+				release(keys, n);
+				return -EINVAL;
+			}
 		}
+		if (!freeing)
+			break;
+		/* A pk_key_free is deciding under its lock (never this
+		 * thread's: it blocks signals): back off until it has. */
+		release(keys, n);
+		sched_yield();
+	}
 	for (i = 0; i < n; i++) {
 		saved->keys[i] = keys[i];
 		saved->rights[i] = (unsigned char)b->get(keys[i]);

@@ -119,12 +119,9 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 	pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
 	/* The mask the attribute asks for, if any, as without the library. */
-	{
-		sigset_t want;
-
-		if (attr && pthread_attr_getsigmask_np(attr, &want) == 0)
-			s->mask = want;
-	}
+	int attr_mask = attr && pthread_attr_getsigmask_np(attr, &s->mask) == 0;
+#else
+	int attr_mask = 0;
 #endif
 	pk__lock_take();
 	/*
@@ -156,7 +153,24 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		sigemptyset(&sync);
 		sigaddset(&sync, pk__x86_sync_signal());
 		pthread_sigmask(SIG_BLOCK, &sync, &old);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+		/* glibc starts the thread with the attribute's mask, not the
+		 * creator's: block the signal there too, for the start. */
+		/* (The child owns s once it runs: keep copies here.) */
+		sigset_t asked = s->mask, start = s->mask;
+
+		/* Never blocked once the thread runs: the signal is reserved. */
+		sigdelset(&s->mask, pk__x86_sync_signal());
+		if (attr_mask) {
+			sigaddset(&start, pk__x86_sync_signal());
+			pthread_attr_setsigmask_np((pthread_attr_t *)attr, &start);
+		}
+#endif
 		rc = real(thread, attr, trampoline, s);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+		if (attr_mask)
+			pthread_attr_setsigmask_np((pthread_attr_t *)attr, &asked);
+#endif
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	} else {
 		rc = real(thread, attr, trampoline, s);

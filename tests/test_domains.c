@@ -499,3 +499,41 @@ void test_domain_duplicate_key(void)
 	CHECK_EQ(pk_get(k), 0);
 	CHECK_EQ(pk_key_free(k), 0);
 }
+
+/*
+ * A pk_key_free that fails (EBUSY: a domain holds the key) never makes a
+ * domain entry on the still allocated key fail in another thread.
+ */
+static int bf_key, bf_stop;
+
+static void *bf_freer(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&bf_stop, __ATOMIC_ACQUIRE))
+		CHECK_EQ(pk_key_free(bf_key), -EBUSY);
+	return NULL;
+}
+
+void test_domain_enter_while_free_fails(void)
+{
+	struct pk_domain_entry d = {0, 0};
+	struct pk_domain_saved held, s;
+	time_t end;
+	pthread_t t;
+
+	bf_key = pkt_key(0);
+	d.key = bf_key;
+	CHECK_EQ(pk_domain_enter(&d, 1, &held), 0);
+	CHECK_EQ(pthread_create(&t, NULL, bf_freer, NULL), 0);
+	end = time(NULL) + 1;
+	while (time(NULL) <= end) {
+		for (int i = 0; i < 1000; i++) {
+			CHECK_EQ(pk_domain_enter(&d, 1, &s), 0);
+			CHECK_EQ(pk_domain_leave(&s), 0);
+		}
+	}
+	__atomic_store_n(&bf_stop, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pk_domain_leave(&held), 0);
+	CHECK_EQ(pk_key_free(bf_key), 0);
+}

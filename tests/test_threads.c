@@ -197,13 +197,35 @@ void test_thread_start_during_set_all(void)
 	start_key = pkt_key(0); /* initial rights closed, the creator's open */
 	start_page = pkt_map(1, PROT_READ | PROT_WRITE);
 	CHECK_EQ(pk_mprotect(start_page, pkt_page(), PROT_READ, start_key), 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+	/* Every other thread with a signal mask on its attribute: glibc
+	 * starts those with that mask, not their creator's. */
+	pthread_attr_t with_mask;
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	CHECK_EQ(pthread_attr_init(&with_mask), 0);
+	CHECK_EQ(pthread_attr_setsigmask_np(&with_mask, &usr1), 0);
+#define START_ATTR(i) ((i) & 2 ? &with_mask : NULL)
+#else
+#define START_ATTR(i) NULL
+#endif
 	for (int i = 0; i < 150; i++) {
 		pthread_t t;
-		CHECK_EQ(pthread_create(&t, NULL, check_start, NULL), 0);
+		CHECK_EQ(pthread_create(&t, START_ATTR(i), check_start, NULL), 0);
 		CHECK_EQ(pk_set_all(other, i & 1 ? PK_DISABLE_WRITE : 0), 0);
 		CHECK_EQ(pthread_join(t, NULL), 0);
 	}
 	CHECK_EQ(start_bad, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+	/* The attribute is the program's again, as it set it. */
+	sigset_t now;
+	CHECK_EQ(pthread_attr_getsigmask_np(&with_mask, &now), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		CHECK_EQ(sigismember(&now, sig), sig == SIGUSR1);
+	pthread_attr_destroy(&with_mask);
+#endif
 }
 
 /*
