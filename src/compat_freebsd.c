@@ -97,13 +97,7 @@ static int with_key(unsigned keyidx, int (*use)(int key, void *ctx),
 	if (keyidx == 0 || key)
 		return use(key, ctx);
 	pthread_once(&bind_once, bind_atfork);
-	sigfillset(&block);
-	sigdelset(&block, SIGSEGV);
-	sigdelset(&block, SIGBUS);
-	sigdelset(&block, SIGILL);
-	sigdelset(&block, SIGFPE);
-	if (pk__x86_sync_signal() > 0)
-		sigdelset(&block, pk__x86_sync_signal());
+	pk__lock_mask(&block); /* as the library's lock, for the same reasons */
 	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	pthread_mutex_lock(&bind_lock);
 	key = bound_key(keyidx);

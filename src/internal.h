@@ -6,6 +6,7 @@
 #define PK_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -37,6 +38,9 @@ int pk__la57(void);
 extern pthread_mutex_t pk__lock;
 /* Take and drop pk__lock; a no-op inside this thread's own fork(2). */
 void pk__lock_take(void);
+/* The signals blocked while pk__lock is held: all but synchronous
+ * faults and the hardware backend's sync signal. */
+void pk__lock_mask(sigset_t *set);
 /* pk__lock_take if the lock is free now (1), else 0; never waits. */
 int pk__lock_try(void);
 void pk__lock_drop(void);

@@ -47,19 +47,24 @@ int pk__in_fork(void)
  * and so does the hardware backend's sync signal, which a thread waiting
  * here must answer for the thread holding the lock to go on.
  */
+void pk__lock_mask(sigset_t *set)
+{
+	sigfillset(set);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGFPE);
+	if (chosen == &pk__backend_x86_pku)
+		sigdelset(set, pk__x86_sync_signal());
+}
+
 void pk__lock_take(void)
 {
 	sigset_t all;
 
 	if (fork_holds_lock)
 		return;
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGFPE);
-	if (chosen == &pk__backend_x86_pku)
-		sigdelset(&all, pk__x86_sync_signal());
+	pk__lock_mask(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &lock_saved_mask);
 	/*
 	 * Work under the lock calls cancellation points (close, nanosleep):
@@ -76,13 +81,7 @@ int pk__lock_try(void)
 
 	if (fork_holds_lock)
 		return 1;
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGFPE);
-	if (chosen == &pk__backend_x86_pku)
-		sigdelset(&all, pk__x86_sync_signal());
+	pk__lock_mask(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &saved);
 	if (pthread_mutex_trylock(&pk__lock)) {
 		pthread_sigmask(SIG_SETMASK, &saved, NULL);
