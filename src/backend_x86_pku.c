@@ -479,9 +479,14 @@ static void restore_rights(uint32_t raw)
  * there is the key's doing, whichever way it is enforced now.  Waits
  * for the library's lock.
  */
+static int need_of(int access)
+{
+	return access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+}
+
 static int key_at(const siginfo_t *info, int access, unsigned *rights)
 {
-	int need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+	int need = need_of(access);
 	const struct pk__range *r;
 	int key = -1;
 
@@ -504,7 +509,7 @@ static int key_at(const siginfo_t *info, int access, unsigned *rights)
  */
 static int own_prot_allows(const siginfo_t *info, int access)
 {
-	int need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+	int need = need_of(access);
 	const struct pk__range *r;
 	int allows = 1;
 

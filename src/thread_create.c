@@ -23,6 +23,13 @@
 
 #include "internal.h"
 
+/* pthread_attr_setsigmask_np and its getter: glibc 2.32. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#define HAVE_ATTR_SIGMASK 1
+#else
+#define HAVE_ATTR_SIGMASK 0
+#endif
+
 __thread struct pk__thread *pk__thread_state
 	__attribute__((tls_model("initial-exec")));
 
@@ -36,13 +43,14 @@ struct start {
 	sigset_t mask;
 };
 
+/* Rounds of thread-specific data destructors this thread has run. */
+static __thread int exit_rounds;
+
 /*
  * The key's value is the start record of a thread created here, or the
  * record of a thread adopted later, tagged with bit 0 (records are
  * aligned, so the bit is free).
  */
-static __thread int exit_rounds;
-
 static void thread_exit(void *value)
 {
 	const struct pk__backend *b = pk__backend_peek();
@@ -117,7 +125,7 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 	s->fn = fn;
 	s->arg = arg;
 	pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#if HAVE_ATTR_SIGMASK
 	/* The mask the attribute asks for, if any, as without the library. */
 	int attr_mask = attr && pthread_attr_getsigmask_np(attr, &s->mask) == 0;
 #else
@@ -153,7 +161,7 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		sigemptyset(&sync);
 		sigaddset(&sync, pk__x86_sync_signal());
 		pthread_sigmask(SIG_BLOCK, &sync, &old);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#if HAVE_ATTR_SIGMASK
 		/* glibc starts the thread with the attribute's mask, not the
 		 * creator's: block the signal there too, for the start. */
 		/* (The child owns s once it runs: keep copies here.) */
@@ -167,7 +175,7 @@ int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		}
 #endif
 		rc = real(thread, attr, trampoline, s);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#if HAVE_ATTR_SIGMASK
 		if (attr_mask)
 			pthread_attr_setsigmask_np((pthread_attr_t *)attr, &asked);
 #endif
