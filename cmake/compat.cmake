@@ -1,15 +1,15 @@
 # The seed systems' interfaces (include/pkeys/glibc.h, freebsd.h, aix.h),
 # the preload library for unmodified glibc programs, and its test program.
 target_sources(pkeys_objects PRIVATE
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_glibc.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_freebsd.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat_aix.c)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/glibc.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/freebsd.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/aix.c)
 
 # libpkeys_preload.so is the whole library plus glibc's pkey_* names:
 # built from the same objects, not linked against libpkeys.so, so that
-# its interposers come before libc's definitions (see src/preload.c).
+# its interposers come before libc's definitions (see src/compat/preload.c).
 add_library(pkeys_preload SHARED $<TARGET_OBJECTS:pkeys_objects>
-  src/interpose_thread.c src/preload.c)
+  src/interpose/pthread_create.c src/compat/preload.c)
 set_target_properties(pkeys_preload PROPERTIES
   C_VISIBILITY_PRESET hidden
   LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map)

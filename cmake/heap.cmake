@@ -1,8 +1,9 @@
 # pk_heap: a protected heap for secrets (include/pkeys/heap.h).
-target_sources(pkeys_objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/heap.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap_flush.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap_pages.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap_check.c)
+target_sources(pkeys_objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap_flush.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap_pages.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap_check.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap_classes.c)
 
 add_executable(token_service examples/token_service.c)
 target_link_libraries(token_service PRIVATE pkeys)

@@ -3,9 +3,10 @@
  *
  * A protection key tags pages; each thread holds its own rights for each
  * key (access-disable, write-disable) and those rights narrow what the
- * page protection allows.  On x86-64 CPUs with PKU the library uses the
- * hardware (pkey syscalls, RDPKRU/WRPKRU); everywhere else it emulates the
- * same semantics with page protections.  See pkeys(7) and README.md.
+ * page protection allows.  On CPUs with protection keys (x86-64 PKU,
+ * POWER) the library uses the hardware (the pkey system calls and the
+ * CPU's rights register); everywhere else it emulates the same semantics
+ * with page protections.  See pkeys(7) and README.md.
  *
  * Conventions: every function returns 0 or a non-negative value on
  * success and a negative errno value on failure.  A failing call changes
@@ -144,11 +145,11 @@ PK_API int pk_mprotect(void *addr, size_t len, int prot, int key);
  * closed).  The hardware backend fails the same way for a key beyond
  * its hardware keys when it cannot give the key's pages their new
  * protection.
- * Async-signal-safe on both backends.  Hardware backend: RDPKRU and
- * WRPKRU, no system call (a thread's first call also makes its record),
- * for a key holding a hardware key.  A key without one (when more keys
- * are allocated than the hardware has) takes the least recently used
- * one: two protection calls per range of the key giving it up, one per
+ * Async-signal-safe on both backends.  Hardware backend: a read and a
+ * write of the rights register, no system call (a thread's first call
+ * also makes its record), for a key holding a hardware key.  A key
+ * without one (when more keys are allocated than the hardware has)
+ * takes the least recently used one: two protection calls per range of the key giving it up, one per
  * range of the key taking it, a pkey_alloc(2) attempt, a read of
  * /proc/self/task and a signal round trip to every other thread; if that
  * fails the key stays shared, its pages narrowed by every thread's
@@ -170,13 +171,13 @@ PK_API int pk_get(int key);
  * thread's rights changed.  Cost: emulation, one pass over the thread
  * records and one mprotect per range of the key if the union of rights
  * changes; hardware, a signal to every other thread and a wait for each
- * to rebuild its PKRU (tens of microseconds for a few threads).
+ * to rebuild its rights register (tens of microseconds for a few threads).
  */
 PK_API int pk_set_all(int key, unsigned rights);
 
 /*
- * Domains: several keys' rights set in one step (one WRPKRU on the
- * hardware backend), and put back in one step.  Enter fills *saved with
+ * Domains: several keys' rights set in one step (one register write on
+ * the hardware backend), and put back in one step.  Enter fills *saved with
  * what to restore; leave restores it.  Nest them and leave in reverse
  * order.  While a thread is inside a domain, pk_key_free of its keys
  * is -EBUSY.  Both are async-signal-safe.  Returns 0, or -EINVAL (n
@@ -370,8 +371,8 @@ PK_API int pk_sigaltstack(const stack_t *ss, stack_t *old);
 
 /* What pk_info reports about the machine and the chosen backend. */
 struct pk_info {
-	int cpu_pku;	   /* CPUID says the CPU has PKU */
-	int cpu_ospke;	   /* CPUID says the kernel enabled it (OSPKE) */
+	int cpu_pku;	   /* the CPU has protection keys (x86: PKU) */
+	int cpu_ospke;	   /* the kernel enabled them (x86: OSPKE) */
 	int kernel_pkeys;  /* a trial pkey_alloc(2) succeeded */
 	int kernel_errno;  /* errno of that trial when it failed */
 	const char *backend;

@@ -13,6 +13,8 @@
 #             installed when it is an older series (6.1 beside 6.12)
 #   unmodified  a program built against glibc's pkey calls alone, run
 #             plainly and under `pkeys run`, natively and in the VM
+#   layout    no dependency cycle between source files, no CPU words
+#             outside src/arch/ (scripts/layout-check.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +55,9 @@ suite() { # suite NAME COMMAND...: run one suite, keep its output
 }
 
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+	echo "== layout"
+	bash scripts/layout-check.sh build ||
+		failures+=("layout: scripts/layout-check.sh found a cycle or CPU words outside src/arch/")
 	suite emu-native ./build/pktest --backend emu
 	suite hw-native ./build/pktest --backend hw
 	if [ -f tests/vm/run-in-vm.sh ]; then

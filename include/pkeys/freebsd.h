@@ -1,5 +1,5 @@
 /*
- * <pkeys/freebsd.h>: FreeBSD's protection key calls (pkru(3)) on Linux.
+ * <pkeys/freebsd.h>: FreeBSD's protection key calls on Linux.
  *
  * Code written for FreeBSD's x86_pkru_* functions of <machine/sysarch.h>
  * builds against this header unchanged (link with -lpkeys) and runs with

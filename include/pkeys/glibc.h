@@ -12,7 +12,7 @@
  * against glibc's calls, without rebuilding it, use `pkeys run`
  * (pkeys(1)).  Errors and the differences from glibc: pkeys_glibc(3).
  *
- * Keys are 1..15, as glibc's are (the key numbers a PKRU register
+ * Keys are 1..15, as glibc's are (the key numbers x86's rights register
  * names), also on the emulation, which has more keys for pk_key_alloc.
  */
 #ifndef PKEYS_GLIBC_H

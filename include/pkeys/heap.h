@@ -4,9 +4,9 @@
  *
  * Closing access to every secret of a heap is one call for the calling
  * thread, pk_set(key, PK_DISABLE_ACCESS); opening it is pk_set(key, 0)
- * (or PK_DISABLE_WRITE to read only).  On PKU hardware that is one
- * WRPKRU; on the emulation one mprotect(2), because the heap's memory is
- * one contiguous reservation.
+ * (or PK_DISABLE_WRITE to read only).  On key hardware that is one
+ * register write; on the emulation one mprotect(2), because the heap's
+ * memory is one contiguous reservation.
  *
  * The allocator's metadata (size classes, slot bitmaps, block sizes)
  * lives outside the keyed pages: a stray write into the secrets cannot

@@ -1,42 +1,70 @@
 /*
- * x86-64 CPU feature bits and the PKRU instructions.  RDPKRU and WRPKRU
- * are emitted as bytes so the library builds with any assembler and
- * without -mpku; callers must have checked OSPKE first, since both
- * instructions raise #UD (SIGILL) when the kernel has not enabled PKU.
+ * x86-64: PKU.  The rights register is PKRU, 32 bits, two per key: bit
+ * 2k disables access, bit 2k+1 disables writes, so PK_DISABLE_ACCESS (1)
+ * and PK_DISABLE_WRITE (2) are the register's own encoding.  RDPKRU and
+ * WRPKRU are emitted as bytes so the library builds with any assembler
+ * and without -mpku; both raise #UD (SIGILL) unless the kernel enabled
+ * PKU (CPUID OSPKE), which pk__arch_probe checks first.
  */
 #ifndef PK_ARCH_X86_H
 #define PK_ARCH_X86_H
 
-#include <stdint.h>
-
-#if defined(__x86_64__)
 #include <cpuid.h>
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ucontext.h>
 
-/* CPUID.(EAX=7,ECX=0):ECX bit 3 = PKU, bit 4 = OSPKE. */
-static inline void pk__x86_cpuid_pku(int *pku, int *ospke)
-{
-	unsigned a, b, c, d;
+#include "pkeys.h"
 
-	*pku = *ospke = 0;
-	if (__get_cpuid_max(0, 0) < 7)
-		return;
-	__cpuid_count(7, 0, a, b, c, d);
-	*pku = (c >> 3) & 1;
-	*ospke = (c >> 4) & 1;
-}
+#define PK__ARCH_KEYS 1
+#define PK__ARCH_FAULT_INFO 1
+#define PK__ARCH_NAME "x86_pku"
+#define PK__ARCH_HW_KEYS 16
+#define PK__ARCH_HANDLER_RESETS 1
 
-/* CPUID.(EAX=7,ECX=0):ECX bit 16: 5-level paging, 56-bit addresses. */
-static inline int pk__x86_la57(void)
+typedef uint32_t pk__arch_reg;
+
+/* CPUID.(EAX=7,ECX=0):ECX bit 3 = PKU, bit 4 = OSPKE, bit 16 = LA57. */
+static inline unsigned pk__x86_cpuid7_ecx(void)
 {
 	unsigned a, b, c, d;
 
 	if (__get_cpuid_max(0, 0) < 7)
 		return 0;
 	__cpuid_count(7, 0, a, b, c, d);
-	return (c >> 16) & 1;
+	return c;
 }
 
-static inline uint32_t pk__rdpkru(void)
+static inline void pk__arch_features(int *cpu, int *os)
+{
+	unsigned c = pk__x86_cpuid7_ecx();
+
+	*cpu = (c >> 3) & 1;
+	*os = (c >> 4) & 1;
+}
+
+static inline int pk__arch_probe(char *why, size_t len)
+{
+	int pku, ospke;
+
+	pk__arch_features(&pku, &ospke);
+	if (!pku) {
+		snprintf(why, len, "the CPU has no PKU (CPUID.7.0:ECX bit 3)");
+		return -EOPNOTSUPP;
+	}
+	if (!ospke) {
+		snprintf(why, len, "the kernel has not enabled PKU (OSPKE clear)");
+		return -EOPNOTSUPP;
+	}
+	snprintf(why, len, "CPU has PKU and OSPKE");
+	return 0;
+}
+
+static inline pk__arch_reg pk__arch_read(void)
 {
 	uint32_t eax, edx;
 
@@ -46,7 +74,7 @@ static inline uint32_t pk__rdpkru(void)
 	return eax;
 }
 
-static inline void pk__wrpkru(uint32_t pkru)
+static inline void pk__arch_write(pk__arch_reg pkru)
 {
 	/* The memory clobber keeps accesses from moving across the switch. */
 	__asm__ volatile(".byte 0x0f,0x01,0xef"
@@ -54,16 +82,97 @@ static inline void pk__wrpkru(uint32_t pkru)
 			 : "a"(pkru), "c"(0), "d"(0)
 			 : "memory");
 }
-#else
-static inline void pk__x86_cpuid_pku(int *pku, int *ospke)
+
+static inline pk__arch_reg pk__arch_bits(int hw, unsigned rights)
 {
-	*pku = *ospke = 0;
+	return (pk__arch_reg)(rights & 3u) << (2 * hw);
 }
 
-static inline int pk__x86_la57(void)
+static inline unsigned pk__arch_rights(pk__arch_reg v, int hw)
 {
+	return (v >> (2 * hw)) & 3u;
+}
+
+/*
+ * The kernel enters signal handlers with its own PKRU and loads the
+ * frame's on return, so the interrupted code's PKRU lives in the XSAVE
+ * image of the signal frame: state component 9, at the offset CPUID
+ * leaf 0xD subleaf 9 gives.  A component absent from XSTATE_BV holds
+ * its initial value, 0.
+ */
+static inline int pk__x86_xsave_pkru_offset(const ucontext_t *u,
+					    const unsigned char **fp)
+{
+	unsigned a, b, c, d;
+	uint32_t magic, size;
+
+	if (!u || !u->uc_mcontext.fpregs)
+		return -1;
+	*fp = (const unsigned char *)u->uc_mcontext.fpregs;
+	memcpy(&magic, *fp + 464, 4);	   /* sw_reserved.magic1 */
+	memcpy(&size, *fp + 464 + 16, 4); /* sw_reserved.xstate_size */
+	if (magic != 0x46505853u)	   /* FP_XSTATE_MAGIC1 */
+		return -1;
+	__cpuid_count(0xd, 9, a, b, c, d);
+	if (a < 4 || b + 4 > size)
+		return -1;
+	return (int)b;
+}
+
+static inline int pk__arch_frame_read(const void *uc, pk__arch_reg *v)
+{
+	const unsigned char *fp;
+	int off = pk__x86_xsave_pkru_offset(uc, &fp);
+	uint64_t bv;
+
+	if (off < 0)
+		return -1;
+	memcpy(&bv, fp + 512, 8); /* xsave header: XSTATE_BV */
+	*v = 0;
+	if (bv & (1u << 9))
+		memcpy(v, fp + off, 4);
 	return 0;
 }
-#endif
+
+static inline void pk__arch_frame_write(void *uc, pk__arch_reg v)
+{
+	const unsigned char *cfp;
+	int off = pk__x86_xsave_pkru_offset(uc, &cfp);
+	unsigned char *fp = (unsigned char *)cfp;
+	uint64_t bv;
+
+	if (off < 0)
+		return;
+	memcpy(fp + off, &v, 4);
+	memcpy(&bv, fp + 512, 8);
+	bv |= 1u << 9;
+	memcpy(fp + 512, &bv, 8);
+}
+
+static inline int pk__arch_fault_info(const void *ucv, int *access, void **ip)
+{
+	const ucontext_t *uc = ucv;
+	long err;
+
+	if (!uc)
+		return 0;
+	err = uc->uc_mcontext.gregs[REG_ERR];
+	/* Bit 1 of the page-fault error code: the access was a write. */
+	*access = (err & 2) ? PK_ACCESS_WRITE : PK_ACCESS_READ;
+	*ip = (void *)uc->uc_mcontext.gregs[REG_RIP];
+	/* Bit 4: an instruction fetch. */
+	return (err & 0x10) != 0;
+}
+
+/*
+ * 47-bit user space, or 56-bit with 5-level paging (CPUID LA57), less
+ * the top page, which x86-64 Linux never maps (TASK_SIZE_MAX).
+ */
+static inline uintptr_t pk__arch_user_end(size_t page)
+{
+	int la57 = (pk__x86_cpuid7_ecx() >> 16) & 1;
+
+	return ((uintptr_t)1 << (la57 ? 56 : 47)) - page;
+}
 
 #endif

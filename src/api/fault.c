@@ -1,0 +1,358 @@
+/*
+ * Faults: decoding a SIGSEGV into what a key stopped, reporting it, and
+ * recovering from it with the thread's rights intact.
+ *
+ * One SIGSEGV handler serves pk_try, the program's fault callback and
+ * the report, in that order; faults that are not key faults go to the
+ * handler that was installed before it.  Everything here that runs in
+ * the handler is async-signal-safe: no stdio, no malloc, no locks that
+ * the interrupted thread could hold (the emulation's registry lookup
+ * waits for the library's lock, which a faulting thread never holds).
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "backend/select.h"
+#include "core/keys.h"
+#include "core/lock.h"
+#include "core/registry.h"
+#include "os/page.h"
+
+int pk_key_set_name(int key, const char *name)
+{
+	char copy[PK__NAME_MAX] = {0};
+	int rc = 0;
+
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	/* Read the caller's memory before the lock: it may fault. */
+	if (name)
+		strncpy(copy, name, sizeof(copy) - 1);
+	pk__lock_take();
+	if (pk__key_allocated(key)) /* not freed meanwhile */
+		memcpy(pk__keys[key].name, copy, sizeof(copy));
+	else
+		rc = -EINVAL;
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_fault_decode(const siginfo_t *info, const void *ucontext,
+		    struct pk_fault *out)
+{
+	/* Never choose a backend here: that is not async-signal-safe. */
+	const struct pk__backend *b = pk__backend_peek();
+	const struct pk__range *r;
+
+	if (!info || !out || info->si_signo != SIGSEGV)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->addr = info->si_addr;
+	out->tid = (int)syscall(SYS_gettid);
+	/* Keys never stop an instruction fetch. */
+	if (pk__arch_fault_info(ucontext, &out->access, &out->ip)) {
+		out->key = -1;
+		return 0;
+	}
+	out->key = b ? b->fault_key(info, ucontext, out->access, &out->rights)
+		     : -1;
+	if (out->key <= 0) {
+		out->rights = 0;
+		return 0;
+	}
+	if (pk__keys[out->key].name[0])
+		out->name = pk__keys[out->key].name;
+	/* With signals blocked, as every holder of the lock. */
+	if (pk__lock_try()) {
+		r = pk__reg_find((uintptr_t)out->addr);
+		if (r) {
+			out->range_start = (void *)r->start;
+			out->range_end = (void *)r->end;
+		}
+		pk__lock_drop();
+	}
+	return 1;
+}
+
+/* Formatting without stdio: the handler may have interrupted it. */
+struct out {
+	char *buf;
+	size_t len, need;
+};
+
+static void put(struct out *o, const char *s)
+{
+	for (; *s; s++, o->need++)
+		if (o->need + 1 < o->len)
+			o->buf[o->need] = *s;
+}
+
+static void put_num(struct out *o, unsigned long v, int base)
+{
+	char tmp[24], *p = tmp + sizeof(tmp) - 1;
+
+	*p = 0;
+	do
+		*--p = "0123456789abcdef"[v % (unsigned)base];
+	while (v /= (unsigned)base);
+	if (base == 16)
+		put(o, "0x");
+	put(o, p);
+}
+
+static const char *rights_name(unsigned rights)
+{
+	if (rights & PK_DISABLE_ACCESS)
+		return "access disabled";
+	return rights & PK_DISABLE_WRITE ? "write disabled" : "full access";
+}
+
+int pk_fault_format(const struct pk_fault *f, char *buf, size_t len)
+{
+	struct out o = {buf, len, 0};
+
+	put(&o, "pkeys: ");
+	put(&o, f->access == PK_ACCESS_WRITE ? "write to "
+		: f->access == PK_ACCESS_READ ? "read of " : "access to ");
+	put_num(&o, (unsigned long)f->addr, 16);
+	if (f->key > 0) {
+		put(&o, " stopped by key ");
+		put_num(&o, (unsigned long)f->key, 10);
+		if (f->name) {
+			put(&o, " (\"");
+			put(&o, f->name);
+			put(&o, "\")");
+		}
+		if (f->range_end) {
+			put(&o, " covering ");
+			put_num(&o, (unsigned long)f->range_start, 16);
+			put(&o, "-");
+			put_num(&o, (unsigned long)f->range_end, 16);
+		}
+		put(&o, "; thread ");
+		put_num(&o, (unsigned long)f->tid, 10);
+		put(&o, " has ");
+		put(&o, rights_name(f->rights));
+		put(&o, " for it");
+	} else {
+		put(&o, " faulted, not because of a key; thread ");
+		put_num(&o, (unsigned long)f->tid, 10);
+	}
+	if (f->ip) {
+		put(&o, "; instruction at ");
+		put_num(&o, (unsigned long)f->ip, 16);
+	}
+	put(&o, "\n");
+	if (len)
+		buf[o.need < len ? o.need : len - 1] = 0;
+	return (int)o.need;
+}
+
+/* A pk_try in progress on this thread; they nest through `up`. */
+struct try_frame {
+	sigjmp_buf jump;
+	struct pk_fault fault;
+	uint64_t raw_rights;
+	int have_rights;
+	struct try_frame *up;
+};
+
+static __thread struct try_frame *tries __attribute__((tls_model("initial-exec")));
+static struct sigaction previous;
+static int installed, reporting;
+static pk_fault_fn callback;
+static void *callback_ctx;
+
+static void report(const struct pk_fault *f)
+{
+	char text[512];
+	void *frames[32];
+	int n, first, len = pk_fault_format(f, text, sizeof(text));
+
+	if (len >= (int)sizeof(text))
+		len = sizeof(text) - 1;
+	(void)!write(STDERR_FILENO, text, (size_t)len);
+	n = backtrace(frames, 32);
+	/* Start at the faulting instruction: skip this handler's frames. */
+	for (first = 0; first < n && frames[first] != f->ip; first++)
+		;
+	if (first == n)
+		first = 0;
+	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
+	backtrace_symbols_fd(frames + first, n - first, STDERR_FILENO);
+}
+
+/*
+ * Not ours to handle: do what would have happened without the library.
+ * A handler installed before us gets the signal.  Otherwise a fault
+ * (si_code > 0) gets the default action when the faulting access runs
+ * again: the kernel kills for a synchronous fault even when SIGSEGV is
+ * ignored.  A SIGSEGV sent by kill(2), tgkill(2) or sigqueue(3)
+ * (si_code <= 0) runs nothing again: an ignored one is dropped and
+ * leaves our handler in place, a default one terminates the process
+ * now, with a core dump, as it would have.
+ */
+static void pass_on(int sig, siginfo_t *info, void *uc)
+{
+	int sent = info && info->si_code <= 0;
+	int handler = previous.sa_handler != SIG_DFL &&
+		      previous.sa_handler != SIG_IGN;
+	struct sigaction once = previous;
+
+	/* SA_RESETHAND: the kernel would have reset it before the call. */
+	if (handler && (previous.sa_flags & SA_RESETHAND)) {
+		previous.sa_handler = SIG_DFL;
+		previous.sa_flags &= ~SA_SIGINFO;
+	}
+	if (handler && (once.sa_flags & SA_SIGINFO)) {
+		once.sa_sigaction(sig, info, uc);
+	} else if (handler) {
+		once.sa_handler(sig);
+	} else if (!sent) {
+		signal(SIGSEGV, SIG_DFL);
+	} else if (previous.sa_handler == SIG_DFL) {
+		/* SA_NODEFER: not blocked here, so raise() delivers it now. */
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+	}
+}
+
+static void on_segv(int sig, siginfo_t *info, void *uc)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	struct pk_fault f;
+	struct try_frame *t = tries;
+
+	if (pk_fault_decode(info, uc, &f) != 1) {
+		pass_on(sig, info, uc);
+		return;
+	}
+	if (t) {
+		t->fault = f;
+		t->have_rights = b && b->frame_rights &&
+				 b->frame_rights(uc, &t->raw_rights) == 0;
+		tries = t->up;
+		siglongjmp(t->jump, 1);
+	}
+	if (callback)
+		callback(&f, callback_ctx);
+	if (reporting)
+		report(&f);
+	/* Then as if the library were not there: a crash reporter installed
+	 * before it, or the default action (core dump) when the access runs
+	 * again. */
+	pass_on(sig, info, uc);
+}
+
+static int install(void)
+{
+	struct sigaction sa;
+	void *warm[1];
+
+	pk__lock_take();
+	if (!installed) {
+		/* backtrace() loads its unwinder on first use: not in a handler. */
+		backtrace(warm, 1);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_segv;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSEGV, &sa, &previous)) {
+			pk__lock_drop();
+			return -errno;
+		}
+		installed = 1;
+	}
+	pk__lock_drop();
+	return 0;
+}
+
+int pk_fault_report(unsigned flags)
+{
+	int rc;
+
+	if (flags)
+		return -EINVAL;
+	rc = install();
+	if (rc == 0)
+		reporting = 1;
+	return rc;
+}
+
+int pk_fault_set_handler(pk_fault_fn fn, void *ctx)
+{
+	int rc = install();
+
+	if (rc == 0) {
+		callback_ctx = ctx;
+		callback = fn;
+	}
+	return rc;
+}
+
+int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault)
+{
+	const struct pk__backend *b = pk__backend();
+	struct try_frame frame;
+	int rc;
+
+	if (!fn)
+		return -EINVAL;
+	rc = install();
+	if (rc)
+		return rc;
+	frame.up = tries;
+	if (sigsetjmp(frame.jump, 1) == 0) {
+		tries = &frame;
+		fn(arg);
+		tries = frame.up;
+		return 0;
+	}
+	/*
+	 * Hardware entered the handler with the kernel's rights and
+	 * siglongjmp kept them: put back the thread's rights at the fault.
+	 */
+	if (frame.have_rights)
+		b->restore_rights(frame.raw_rights);
+	if (fault)
+		*fault = frame.fault;
+	return -EFAULT;
+}
+
+int pk_sigaltstack(const stack_t *ss, stack_t *old)
+{
+	uintptr_t start, end;
+	int keyed;
+
+	if (ss && !(ss->ss_flags & SS_DISABLE)) {
+		start = (uintptr_t)ss->ss_sp;
+		end = start + ss->ss_size;
+		if (end < start)
+			return -EINVAL;
+		pk__lock_take();
+		keyed = 0;
+		for (struct pk__range *r = pk__reg_lower(start);
+		     r && r->start < end; r = r->next[0])
+			keyed |= r->key > 0;
+		pk__lock_drop();
+		/*
+		 * No signal could run there.  The emulation closes a key's
+		 * pages to the kernel too: it cannot write a frame there
+		 * while the key is closed.  On hardware the kernel writes
+		 * the frame (6.12 and later open every key for that), but
+		 * then runs the handler with its initial rights, key 0
+		 * only: the handler's first push onto the stack faults,
+		 * whatever rights the thread had.
+		 */
+		if (keyed)
+			return -EOPNOTSUPP;
+	}
+	return sigaltstack(ss, old) ? -errno : 0;
+}

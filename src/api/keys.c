@@ -1,0 +1,163 @@
+/*
+ * The key calls: allocating and freeing keys, and changing rights (the
+ * calling thread's, or every thread's).  Every check happens before the
+ * first change, so a failing call changes nothing.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "backend/select.h"
+#include "core/keys.h"
+#include "core/lock.h"
+#include "core/registry.h"
+#include "core/threads.h"
+#include "core/arena.h"
+
+
+/*
+ * Every thread, existing or future, starts with a new key's initial
+ * rights: records forget what they held for a key number freed before,
+ * and the backend makes it so in every thread before this returns.
+ */
+int pk_key_alloc(unsigned flags, unsigned rights)
+{
+	const struct pk__backend *b = pk__ready();
+	int key, rc;
+
+	if (!b)
+		return pk__init_status();
+	if (flags || (rights & ~PK__RIGHTS_MASK))
+		return -EINVAL;
+	pk__lock_take();
+	if (!pk__self_locked()) {
+		pk__lock_drop();
+		return -ENOMEM;
+	}
+	key = b->key_alloc(rights);
+	if (key > 0) {
+		pk__key_new(key, rights);
+		for (struct pk__thread *t = pk__threads; t; t = t->next)
+			__atomic_store_n(&t->rights[key], PK__RIGHTS_UNSET,
+					 __ATOMIC_RELAXED);
+		pk__threads_recount();
+		rc = b->set_all(key);
+		if (rc) {
+			pk__key_gone(key);
+			b->key_free(key);
+			key = rc;
+		}
+	}
+	pk__lock_drop();
+	return key;
+}
+
+int pk_key_free(int key)
+{
+	const struct pk__backend *b = pk__ready();
+	int rc;
+
+	if (!b)
+		return pk__init_status();
+	pk__lock_take();
+	if (!pk__key_allocated(key))
+		rc = -EINVAL;
+	else if (pk__reg_key_in_use(key))
+		rc = -EBUSY;
+	else {
+		/*
+		 * Domain entry takes no lock: it counts itself a user, then
+		 * checks this flag.  Set the flag, then read the count: one
+		 * of the two sees the other (domain.c).
+		 */
+		__atomic_store_n(&pk__keys[key].freeing, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&pk__keys[key].domain_users, __ATOMIC_SEQ_CST))
+			rc = -EBUSY;
+		else if ((rc = b->key_free(key)) == 0)
+			pk__key_gone(key);
+		__atomic_store_n(&pk__keys[key].freeing, 0, __ATOMIC_RELEASE);
+	}
+	pk__lock_drop();
+	return rc;
+}
+
+/*
+ * Every thread's rights for key, changed before this returns.  The old
+ * rights are kept so that a failure puts every record back.
+ */
+int pk_set_all(int key, unsigned rights)
+{
+	const struct pk__backend *b = pk__ready();
+	uint8_t *old, old_init;
+	int i, n, rc;
+
+	if (!b)
+		return pk__init_status();
+	if (rights & ~PK__RIGHTS_MASK)
+		return -EINVAL;
+	if (key == PK_KEY_DEFAULT)
+		return rights ? -EINVAL : 0;
+	pk__lock_take();
+	if (!pk__key_allocated(key)) {
+		pk__lock_drop();
+		return -EINVAL;
+	}
+	old = pk__arena_scratch((size_t)pk__threads_n + 1);
+	if (!old) {
+		pk__lock_drop();
+		return -ENOMEM;
+	}
+	n = 0;
+	for (struct pk__thread *t = pk__threads; t; t = t->next) {
+		old[n++] = t->rights[key];
+		__atomic_store_n(&t->rights[key], (uint8_t)rights,
+				 __ATOMIC_RELAXED);
+	}
+	old_init = pk__keys[key].init_rights;
+	__atomic_store_n(&pk__keys[key].init_rights, (uint8_t)rights,
+			 __ATOMIC_RELAXED);
+	pk__threads_recount();
+	rc = b->set_all(key);
+	if (rc) {
+		i = 0;
+		for (struct pk__thread *t = pk__threads; t; t = t->next)
+			__atomic_store_n(&t->rights[key], old[i++],
+					 __ATOMIC_RELAXED);
+		__atomic_store_n(&pk__keys[key].init_rights, old_init,
+				 __ATOMIC_RELAXED);
+		b->set_all(key);
+	}
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_set(int key, unsigned rights)
+{
+	const struct pk__backend *b;
+
+	if (rights & ~PK__RIGHTS_MASK)
+		return -EINVAL;
+	/* The default key works on every machine, with or without backend. */
+	if (key == PK_KEY_DEFAULT)
+		return rights ? -EINVAL : 0;
+	b = pk__ready();
+	if (!b)
+		return pk__init_status();
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	return b->set(key, rights);
+}
+
+int pk_get(int key)
+{
+	const struct pk__backend *b;
+
+	if (key == PK_KEY_DEFAULT)
+		return 0;
+	b = pk__ready();
+	if (!b)
+		return pk__init_status();
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	return b->get(key);
+}

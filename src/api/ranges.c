@@ -1,0 +1,237 @@
+/*
+ * The range calls: protection with a key, key assignments over ranges,
+ * keyed mappings.  Every check happens before the first change, and a
+ * change is planned and applied all or nothing (core/change.c).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "backend/select.h"
+#include "core/change.h"
+#include "core/keys.h"
+#include "core/lock.h"
+#include "core/registry.h"
+#include "os/page.h"
+#include "os/sys.h"
+
+int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
+{
+	const struct pk__backend *b = pk__ready();
+	uintptr_t start = (uintptr_t)addr, end;
+	size_t page = pk__page_size();
+	int rc;
+
+	if ((strict && !addr) || (start & (page - 1)))
+		return -EINVAL;
+	if (strict && (prot & ~PK__PROT_MASK))
+		return -EINVAL;
+	if (len > SIZE_MAX - page + 1)
+		return -EINVAL;
+	len = (len + page - 1) & ~(page - 1);
+	if (start > UINTPTR_MAX - len)
+		return -EINVAL;
+	end = start + len;
+	if (key < -1 || (key > 0 && !pk__key_allocated(key)))
+		return b || key <= 0 ? -EINVAL : pk__init_status();
+	if (len == 0)
+		return 0;
+	if (!b) /* No backend: the default key still works, as mprotect. */
+		return pk__sys_mprotect(addr, len, prot) ? -errno : 0;
+
+	pk__lock_take();
+	/* Recheck under the lock: another thread may have freed the key. */
+	if (key > 0 && !pk__key_allocated(key))
+		rc = -EINVAL;
+	else
+		rc = pk__change(b, &(struct pk__change){
+			start, end, prot, key,
+			PK__C_PROT | (key == 0 ? PK__C_FORGET : 0)});
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_mprotect(void *addr, size_t len, int prot, int key)
+{
+	return pk__mprotect(addr, len, prot, key, 1);
+}
+
+/*
+ * The range API's checks: flags, whole pages (or widen them with
+ * PK_RANGE_ROUND), inside user space; the callers check the key next.
+ * Fills *start and *end.
+ */
+static int range_args(const void *addr, size_t len, unsigned flags,
+		      unsigned allowed, uintptr_t *start, uintptr_t *end)
+{
+	size_t page = pk__page_size();
+	uintptr_t s = (uintptr_t)addr;
+
+	if (flags & ~allowed)
+		return -EINVAL;
+	if (((s | len) & (page - 1)) && !(flags & PK_RANGE_ROUND))
+		return -ERANGE;
+	if (len == 0) { /* nothing to change, not even a widened page */
+		*start = *end = s;
+		return 0;
+	}
+	/* Rounding up must not wrap past the top of the address space. */
+	if (s > UINTPTR_MAX - (page - 1) || len > UINTPTR_MAX - (page - 1) - s)
+		return -EFAULT;
+	*start = s & ~(page - 1);
+	*end = (s + len + page - 1) & ~(page - 1);
+	/* Page 0 is never user memory (mmap_min_addr). */
+	if (*end > pk__user_end() || (len && *start < page))
+		return -EFAULT;
+	return 0;
+}
+
+int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
+{
+	const struct pk__backend *b = pk__ready();
+	uintptr_t start, end;
+	int rc;
+
+	if (!b)
+		return pk__init_status();
+	rc = range_args(addr, len, flags,
+			PK_RANGE_EXCL | PK_RANGE_PERSIST |
+				PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND,
+			&start, &end);
+	if (rc)
+		return rc;
+	if (key < 0 || (key > 0 && !pk__key_allocated(key)))
+		return -EINVAL;
+	if (start == end)
+		return 0;
+	pk__lock_take();
+	if (key > 0 && !pk__key_allocated(key))
+		rc = -EINVAL;
+	else
+		rc = pk__change(b, &(struct pk__change){
+			start, end, 0, key,
+			(flags & PK_RANGE_EXCL ? PK__C_EXCL : 0) |
+			(flags & PK_RANGE_PERSIST
+				 ? PK__C_PERSIST | PK__C_UNMAPPED_OK : 0) |
+			(flags & PK_NO_CHECK_AUTHORITY ? 0 : PK__C_AUTHORITY)});
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_unprotect_range(void *addr, size_t len, unsigned flags)
+{
+	const struct pk__backend *b = pk__ready();
+	uintptr_t start, end;
+	int rc;
+
+	if (!b)
+		return pk__init_status();
+	rc = range_args(addr, len, flags,
+			PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND, &start, &end);
+	if (rc || start == end)
+		return rc;
+	pk__lock_take();
+	rc = pk__change(b, &(struct pk__change){
+		start, end, 0, 0,
+		PK__C_FORGET | PK__C_UNMAPPED_OK |
+		(flags & PK_NO_CHECK_AUTHORITY ? 0 : PK__C_AUTHORITY)});
+	pk__lock_drop();
+	return rc;
+}
+
+int pk_key_of(const void *addr)
+{
+	const struct pk__range *r;
+	int key = 0;
+
+	if (pk__reg_empty())
+		return 0;
+	pk__lock_take();
+	r = pk__reg_find((uintptr_t)addr);
+	if (r)
+		key = r->key;
+	pk__lock_drop();
+	return key;
+}
+
+int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
+{
+	const struct pk__backend *b = pk__ready();
+	size_t page = pk__page_size();
+	uintptr_t start, end;
+	void *p, *hint;
+	int rc;
+
+	if (!addr || len == 0 || len > SIZE_MAX - page + 1 ||
+	    (prot & ~PK__PROT_MASK) || key < -1 ||
+	    (key > 0 && !pk__key_allocated(key)))
+		return !b && key > 0 ? pk__init_status() : -EINVAL;
+	len = (len + page - 1) & ~(page - 1);
+	hint = *addr; /* before the lock: the caller's memory may fault */
+	/*
+	 * Born inaccessible: nothing can reach it before its key is set.
+	 * Mapped under the lock, or a pk_set in another thread could apply
+	 * the rights of the key the record still gives these addresses
+	 * (MAP_FIXED over keyed pages) to the new pages first.
+	 */
+	if (b)
+		pk__lock_take();
+	p = (void *)syscall(SYS_mmap, hint, len, PROT_NONE,
+			    flags | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		if (b)
+			pk__lock_drop();
+		return rc;
+	}
+	start = (uintptr_t)p;
+	end = start + len;
+	if (!b) {
+		rc = pk__sys_mprotect(p, len, prot) ? -errno : 0;
+		if (rc)
+			syscall(SYS_munmap, p, len);
+	} else {
+		if (key > 0 && !pk__key_allocated(key))
+			rc = -EINVAL;
+		else if (key < 0)
+			rc = pk__map_new(b, start, end, prot);
+		else if ((rc = pk__reg_reserve(6)) == 0) {
+			pk__reg_unmap(start, end);
+			rc = b->protect(p, len, prot, key);
+			if (rc == 0 && key > 0)
+				pk__reg_assign(start, end, key, prot,
+					       PK__R_MAPPED);
+			else if (rc == 0)
+				pk__reg_assign(start, end, -1, 0, 0);
+		}
+		if (rc) {
+			syscall(SYS_munmap, p, len);
+			pk__reg_unmapped(start, end);
+		}
+		pk__lock_drop();
+	}
+	if (rc == 0)
+		*addr = p;
+	return rc;
+}
+
+int pk_munmap(void *addr, size_t len)
+{
+	size_t page = pk__page_size();
+	uintptr_t start = (uintptr_t)addr;
+	int rc = 0;
+
+	if ((start & (page - 1)) || len == 0 || len > SIZE_MAX - page + 1)
+		return -EINVAL;
+	len = (len + page - 1) & ~(page - 1);
+	pk__lock_take();
+	if (syscall(SYS_munmap, addr, len))
+		rc = -errno;
+	else
+		pk__reg_unmapped(start, start + len);
+	pk__lock_drop();
+	return rc;
+}

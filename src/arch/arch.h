@@ -1,0 +1,66 @@
+/*
+ * The CPU primitives, one file per CPU family, chosen here at compile
+ * time.  Everything above this folder is CPU-neutral: it names keys,
+ * rights (PK_DISABLE_*) and "the rights register", never a CPU's.
+ * Adding a CPU family means one new file here (and one line below).
+ *
+ * Every family file defines:
+ *
+ *   PK__ARCH_FAULT_INFO      1 when pk__arch_fault_info can decode a
+ *                            SIGSEGV's context
+ *   pk__arch_fault_info(uc, &access, &ip)
+ *                            from a SIGSEGV's ucontext: the access kind
+ *                            (PK_ACCESS_READ/WRITE) and the faulting
+ *                            instruction's address; returns 1 when the
+ *                            fault was an instruction fetch (keys never
+ *                            stop those), 0 otherwise.  Async-signal-safe.
+ *   pk__arch_user_end(page)  the first address past user space
+ *   pk__arch_features(&cpu, &os)  for pk_info: the CPU has keys, the
+ *                            kernel enabled them (both 0 where unknown)
+ *
+ * and, where the CPU has protection keys and Linux supports them there
+ * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:
+ *
+ *   PK__ARCH_NAME            the backend's name, as pk_backend_name says
+ *   PK__ARCH_HW_KEYS         keys the rights register names, key 0
+ *                            included (an upper bound: the kernel says
+ *                            how many a process gets)
+ *   pk__arch_reg             an unsigned integer type holding the register
+ *   pk__arch_probe(why, len) whether the CPU and kernel enable keys,
+ *                            decided without executing an instruction
+ *                            the CPU may lack: 0, or -EOPNOTSUPP with the
+ *                            reason in why.  The backend then tries a
+ *                            real pkey_alloc(2).
+ *   pk__arch_read()          the calling thread's register (only after
+ *                            pk__arch_probe succeeded)
+ *   pk__arch_write(v)        set it; a full compiler barrier, so memory
+ *                            accesses never move across a rights change
+ *   pk__arch_bits(hw, r)     the register bits that give hardware key hw
+ *                            the rights r; pk__arch_bits(hw, PK__RIGHTS_MASK)
+ *                            is the mask of all of hw's bits
+ *   pk__arch_rights(v, hw)   the rights (PK_DISABLE_*) register value v
+ *                            gives hw; where the register has one
+ *                            encoding for "no access" it says
+ *                            PK_DISABLE_ACCESS, not both bits
+ *   pk__arch_frame_read(uc, &v)   in a signal handler: the register of
+ *                            the code the signal interrupted (0, or -1
+ *                            when the frame does not tell)
+ *   pk__arch_frame_write(uc, v)   in a signal handler: make v the
+ *                            interrupted code's register once the
+ *                            handler returns
+ *   PK__ARCH_HANDLER_RESETS  1 when signal handlers start with the
+ *                            kernel's initial rights (other keys closed)
+ *                            and the interrupted rights come back on
+ *                            return; 0 when handlers keep the
+ *                            interrupted rights and what they set stays
+ */
+#ifndef PK_ARCH_ARCH_H
+#define PK_ARCH_ARCH_H
+
+#if defined(__x86_64__)
+#include "arch/x86.h"
+#else
+#include "arch/none.h"
+#endif
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * Hardware backend: Linux protection keys, generic over the CPU
+ * primitives of src/arch/ (the rights register, its bits, the signal
+ * frame).  Hardware keys come from the kernel's pkey_alloc(2) family,
+ * called through syscall(2) so that any C library works; rights live in
+ * each thread's rights register, kept equal to the thread's rights
+ * record.  No register instruction runs before pk__arch_probe succeeded.
+ *
+ * Virtual keys: the library's keys (up to PK__KEYS) share the hardware
+ * keys the kernel gives (15 on x86; 28, or 4 with 4 KiB pages, on
+ * POWER).  A key in use holds a hardware key ("resident"): its pages
+ * carry that key and each thread's register decides.  The others are
+ * "evicted": their pages carry key 0 and a protection narrowed by the
+ * union of all threads' rights, as on the emulation.  pk_set on an
+ * evicted key moves it in, evicting the least recently used one.  A
+ * move never opens a page to a thread whose rights forbid it more than
+ * the evicted key's guarantee allows:
+ *   1. the victim's pages are narrowed by its union first, still under
+ *      their hardware key, then given key 0;
+ *   2. every thread's register is rebuilt for the freed hardware key (a
+ *      signal to each thread, backend/sync.c);
+ *   3. only then do the new key's pages take the hardware key and their
+ *      own protection.
+ * Cost of a move: two mprotect calls per range of the victim, one per
+ * range of the key moving in, and the signal round trip to every other
+ * thread (none in a single-threaded process).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "backend/backend.h"
+#include "backend/sync.h"
+#include "core/keys.h"
+#include "core/lock.h"
+#include "core/registry.h"
+#include "core/threads.h"
+#include "os/sys.h"
+
+#if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
+
+/*
+ * si_pkey sits at this offset of siginfo_t on 64-bit Linux (after
+ * si_addr and the padded si_addr_lsb); older headers lack the field.
+ */
+#define SI_PKEY_OFFSET 0x20
+#define SEGV_PKUERR_CODE 4
+#define HW_KEYS PK__ARCH_HW_KEYS
+typedef pk__arch_reg reg_t;
+
+static int probe(char *why, size_t len)
+{
+	size_t n;
+	reg_t saved;
+	int key, err, rc;
+
+	rc = pk__arch_probe(why, len);
+	if (rc)
+		return rc;
+	/*
+	 * Some virtual CPUs report keys and still cannot allocate, and a
+	 * seccomp filter may block the calls: only a real allocation tells.
+	 * It rewrites this thread's rights for the key, so put them back.
+	 */
+	saved = pk__arch_read();
+	key = (int)syscall(SYS_pkey_alloc, 0UL, 0UL);
+	err = errno;
+	if (key < 0) {
+		n = strlen(why);
+		snprintf(why + n, len - n, ", but pkey_alloc(2) failed: %s",
+			 strerror(err));
+		return -EOPNOTSUPP;
+	}
+	syscall(SYS_pkey_free, key);
+	pk__arch_write(saved);
+	n = strlen(why);
+	snprintf(why + n, len - n, ", pkey_alloc(2) works");
+	return 0;
+}
+
+/* Virtual key -> hardware key (0: evicted) and back; pool: ours. */
+static int slot_of[PK__KEYS];
+static int owner[HW_KEYS];
+static uint64_t pool;
+static unsigned long last_use[HW_KEYS], use_clock;
+
+static int slot(int key)
+{
+	return __atomic_load_n(&slot_of[key], __ATOMIC_ACQUIRE);
+}
+
+static void bind(int key, int hw)
+{
+	if (key > 0)
+		__atomic_store_n(&slot_of[key], hw, __ATOMIC_RELEASE);
+	__atomic_store_n(&owner[hw], key, __ATOMIC_RELEASE);
+}
+
+/* A hardware key nobody owns: from our pool, or a new one.  Lock held. */
+static int free_slot(void)
+{
+	long k;
+
+	for (int h = 1; h < HW_KEYS; h++)
+		if ((pool & ((uint64_t)1 << h)) && !owner[h])
+			return h;
+	k = syscall(SYS_pkey_alloc, 0UL, (unsigned long)PK_DISABLE_ACCESS);
+	if (k < 0)
+		return 0;
+	if (k >= HW_KEYS) {
+		syscall(SYS_pkey_free, k);
+		return 0;
+	}
+	pool |= (uint64_t)1 << k;
+	return (int)k;
+}
+
+/* Give every page of key the hardware key hw (0: evicted).  Lock held. */
+static int rekey_pages(int key, int hw)
+{
+	unsigned u = pk__union_rights(key);
+
+	for (struct pk__range *r = pk__reg_by_key[key]; r; r = r->knext) {
+		if (!(r->flags & PK__R_MAPPED))
+			continue;
+		void *a = (void *)r->start;
+		size_t n = r->end - r->start;
+		int prot = hw ? r->prot : pk__narrow(r->prot, u);
+		if (!hw && pk__sys_mprotect(a, n, prot))
+			return -errno; /* step 1: narrow under the old key */
+		if (pk__sys_pkey_mprotect(a, n, prot, hw))
+			return -errno;
+	}
+	return 0;
+}
+
+static void load(struct pk__thread *t);
+static reg_t reg_for(const struct pk__thread *t, reg_t now);
+
+/* Move key into a hardware key, evicting the LRU one.  Lock held. */
+static int move_in(int key)
+{
+	int hw = free_slot(), victim = 0, rc;
+	unsigned vu = 0;
+	struct pk__thread *self = pk__thread_state;
+
+	if (!hw) {
+		unsigned long oldest = ~0ul;
+		for (int h = 1; h < HW_KEYS; h++)
+			if ((pool & ((uint64_t)1 << h)) && owner[h] &&
+			    last_use[h] < oldest) {
+				oldest = last_use[h];
+				hw = h;
+			}
+		if (!hw)
+			return -ENOSPC; /* the kernel gave no key at all */
+		victim = owner[hw];
+		vu = pk__union_rights(victim);
+		rc = rekey_pages(victim, 0);
+		if (rc) {
+			/* The victim stays: its pages go back to hw. */
+			(void)rekey_pages(victim, hw);
+			return rc;
+		}
+		__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
+	}
+	bind(key, hw);
+	last_use[hw] = ++use_clock;
+	if (self)
+		load(self);
+	else
+		pk__arch_write(reg_for(NULL, pk__arch_read()));
+	rc = pk__sync_all();
+	/*
+	 * pk_set on a resident key takes no lock: another thread may have
+	 * changed its rights for the victim after the union above was read.
+	 * Every thread has run the sync handler since the victim left its
+	 * hardware key, so a change made before that is visible now, and
+	 * one made after saw the victim evicted and waits for the lock.
+	 */
+	if (victim && pk__union_rights(victim) != vu)
+		(void)rekey_pages(victim, 0);
+	if (rc) {
+		/* Some thread may keep old bits for hw: no page may carry it. */
+		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+		bind(0, hw);
+		return rc;
+	}
+	rc = rekey_pages(key, hw);
+	/*
+	 * Some pages took hw, some did not: back to evicted, all on key 0
+	 * under the union.  hw stays bound (the register guards the pages
+	 * still carrying it) unless every page left it.
+	 */
+	if (rc && rekey_pages(key, 0) == 0) {
+		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+		bind(0, hw);
+	}
+	return rc;
+}
+
+/*
+ * A new virtual key, with a hardware key if one is free; otherwise it
+ * starts evicted and moves in when a thread sets its rights.  The core
+ * then gives every thread its initial rights (set_all).
+ */
+static int key_alloc(unsigned rights)
+{
+	int hw;
+
+	(void)rights;
+	for (int k = 1; k < PK__KEYS; k++) {
+		if (pk__key_allocated(k))
+			continue;
+		hw = free_slot();
+		__atomic_store_n(&slot_of[k], 0, __ATOMIC_RELEASE);
+		if (hw) {
+			bind(k, hw);
+			last_use[hw] = ++use_clock;
+		}
+		return k;
+	}
+	return -ENOSPC;
+}
+
+/* The hardware key stays in the pool for the next key. */
+static int key_free(int key)
+{
+	int hw = slot(key);
+
+	if (hw)
+		bind(0, hw);
+	__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int protect(void *addr, size_t len, int prot, int key)
+{
+	int hw = key > 0 ? slot(key) : key;
+
+	if (key > 0 && !hw) /* evicted: the union of rights narrows */
+		prot = pk__narrow(prot, pk__union_rights(key));
+	return pk__sys_pkey_mprotect(addr, len, prot, hw) ? -errno : 0;
+}
+
+/*
+ * The register a thread's record asks for, from the one it has now:
+ * the bits of hardware keys the library owns come from the record, the
+ * others (the kernel's reserved keys, the program's own) stay.
+ */
+static reg_t reg_for(const struct pk__thread *t, reg_t now)
+{
+	for (int h = 1; h < HW_KEYS; h++) {
+		int key = __atomic_load_n(&owner[h], __ATOMIC_ACQUIRE);
+		if (key)
+			now = (now & ~pk__arch_bits(h, PK__RIGHTS_MASK)) |
+			      pk__arch_bits(h, pk__rights_of(t, key));
+	}
+	return now;
+}
+
+/*
+ * Make the register what the record says.  Another thread's sync may
+ * rebuild it between the computation and the write (it bumps
+ * sync_seq): then compute again, so a stale value never stays.
+ */
+static void load(struct pk__thread *t)
+{
+	unsigned seq;
+
+	do {
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		pk__arch_write(reg_for(t, pk__arch_read()));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
+}
+
+/* Evicted keys are enforced by the union: bring pages in line. */
+static int apply_evicted(int key)
+{
+	return slot(key) ? 0 : rekey_pages(key, 0);
+}
+
+/*
+ * Resident keys change in the register alone, without the lock.  An
+ * evicted key moves in; when it cannot, it stays evicted and its pages
+ * follow the new union.  If that fails too, every key gets its old rights back, so
+ * a failing call changes nothing.
+ */
+static int set_many(const int *keys, const unsigned *rights, int n)
+{
+	struct pk__thread *t = pk__thread_state;
+	uint8_t old[PK_DOMAIN_MAX];
+	int rc = 0;
+
+	if (!t) {
+		pk__lock_take();
+		t = pk__self_locked();
+		pk__lock_drop();
+		if (!t)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		old[i] = t->rights[keys[i]];
+		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
+				 __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		int hw = slot(keys[i]);
+		if (hw) {
+			__atomic_store_n(&last_use[hw], ++use_clock,
+					 __ATOMIC_RELAXED);
+			continue;
+		}
+		pk__lock_take();
+		if (!slot(keys[i])) {
+			int moved = move_in(keys[i]);
+			if (moved && slot(keys[i]))
+				rc = moved;
+			else if (moved)
+				rc = apply_evicted(keys[i]);
+		}
+		pk__lock_drop();
+	}
+	if (rc) {
+		for (int i = n - 1; i >= 0; i--)
+			__atomic_store_n(&t->rights[keys[i]], old[i],
+					 __ATOMIC_RELAXED);
+		pk__lock_take();
+		for (int i = 0; i < n; i++)
+			(void)apply_evicted(keys[i]);
+		pk__lock_drop();
+	}
+	load(t);
+	return rc;
+}
+
+static int set(int key, unsigned rights)
+{
+	return set_many(&key, &rights, 1);
+}
+
+/*
+ * Where signal handlers start with the kernel's rights, the register is
+ * the truth inside a handler; elsewhere it always equals the record.
+ */
+static int get(int key)
+{
+	int hw = slot(key);
+
+	if (!hw || !PK__ARCH_HANDLER_RESETS)
+		return (int)pk__rights_of(pk__thread_state, key);
+	return (int)pk__arch_rights(pk__arch_read(), hw);
+}
+
+static int available(void)
+{
+	int n = 0;
+
+	for (int k = 1; k < PK__KEYS; k++)
+		n += !pk__key_allocated(k);
+	return n;
+}
+
+/* In the sync signal's handler: rebuild this thread's register. */
+static void rebuild(void *uc)
+{
+	struct pk__thread *t = pk__thread_state;
+	reg_t now;
+
+	if (pk__arch_frame_read(uc, &now))
+		return;
+	pk__arch_frame_write(uc, reg_for(t, now));
+	if (t)
+		__atomic_add_fetch(&t->sync_seq, 1, __ATOMIC_RELEASE);
+}
+
+static int init(void)
+{
+	return pk__sync_init(rebuild);
+}
+
+static int set_all(int key)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	if (!slot(key))
+		return apply_evicted(key);
+	if (t)
+		load(t);
+	else
+		pk__arch_write(reg_for(NULL, pk__arch_read()));
+	return pk__sync_all();
+}
+
+/* A thread left: evicted keys' unions may have shrunk. */
+static void threads_changed(void)
+{
+	for (int k = 1; k < PK__KEYS; k++)
+		if (pk__reg_by_key[k] && !slot(k))
+			rekey_pages(k, 0);
+}
+
+static int frame_rights(const void *uc, uint64_t *raw)
+{
+	reg_t v;
+
+	if (pk__arch_frame_read(uc, &v))
+		return -1;
+	*raw = v;
+	return 0;
+}
+
+/*
+ * pk_try after the fault: the thread's rights from its record, the bits
+ * of keys the library does not own from the register at the fault.  Not
+ * raw alone: a key move since the fault may have given its hardware key
+ * to another key, and raw still holds the old owner's bits.  Retried as
+ * in load() when a sync round lands meanwhile.
+ */
+static void restore_rights(uint64_t raw)
+{
+	struct pk__thread *t = pk__thread_state;
+	unsigned seq;
+
+	if (!t) {
+		pk__arch_write(reg_for(NULL, (reg_t)raw));
+		return;
+	}
+	do {
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		pk__arch_write(reg_for(t, (reg_t)raw));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
+}
+
+static int sync_signal(void)
+{
+	return pk__sync_signal();
+}
+
+/*
+ * The key of a keyed page whose protection allows the access: a fault
+ * there is the key's doing, whichever way it is enforced now.  Waits
+ * for the library's lock.
+ */
+static int need_of(int access)
+{
+	return access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+}
+
+static int key_at(const siginfo_t *info, int access, unsigned *rights)
+{
+	int need = need_of(access);
+	const struct pk__range *r;
+	int key = -1;
+
+	pk__lock_take();
+	r = pk__reg_find((uintptr_t)info->si_addr);
+	if (r && r->key > 0 && (r->flags & PK__R_MAPPED) &&
+	    pk__prot_allows(r->prot, need))
+		key = r->key;
+	pk__lock_drop();
+	if (key > 0)
+		*rights = pk__rights_of(pk__thread_state, key);
+	return key;
+}
+
+/*
+ * The kernel reports SEGV_PKUERR when the key forbids the access, even
+ * if the page's own protection forbids it too; then the key is not the
+ * cause (as on the emulation).  Only when the lock is free now: this
+ * path must not wait (pk_fault_decode is async-signal-safe here).
+ */
+static int own_prot_allows(const siginfo_t *info, int access)
+{
+	int need = need_of(access);
+	const struct pk__range *r;
+	int allows = 1;
+
+	if (!pk__lock_try())
+		return 1;
+	r = pk__reg_find((uintptr_t)info->si_addr);
+	if (r && (r->flags & PK__R_MAPPED) && !pk__prot_allows(r->prot, need))
+		allows = 0;
+	pk__lock_drop();
+	return allows;
+}
+
+/*
+ * SEGV_PKUERR names the hardware key; the frame holds the thread's
+ * register at the fault.  But a key move between the fault and this decode may
+ * have given that hardware key to another key, or sent the key's pages
+ * back to key 0 (si_pkey 0): then the registry says which key the page
+ * carries.  SEGV_ACCERR on a keyed page is an evicted key's narrowing.
+ */
+static int fault_key(const siginfo_t *info, const void *uc, int access,
+		     unsigned *rights)
+{
+	reg_t frame;
+	int hw, key;
+
+	if (info->si_code == SEGV_PKUERR_CODE) {
+		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
+		/* A hardware key the library never had (execute-only, or the
+		 * program's own pkey_alloc): not ours, and no lock to wait. */
+		if (hw > 0 && (hw >= HW_KEYS ||
+			       !(__atomic_load_n(&pool, __ATOMIC_RELAXED) &
+				 ((uint64_t)1 << hw))))
+			return -1;
+		if (hw > 0) {
+			key = __atomic_load_n(&owner[hw], __ATOMIC_ACQUIRE);
+			if (key > 0 && slot(key) == hw) {
+				if (!own_prot_allows(info, access))
+					return -1;
+				if (PK__ARCH_HANDLER_RESETS &&
+				    pk__arch_frame_read(uc, &frame) == 0)
+					*rights = pk__arch_rights(frame, hw);
+				else
+					*rights = pk__rights_of(
+						pk__thread_state, key);
+				return key;
+			}
+		}
+		return key_at(info, access, rights);
+	}
+	if (info->si_code != SEGV_ACCERR)
+		return -1;
+	return key_at(info, access, rights);
+}
+
+#else
+
+static int probe(char *why, size_t len)
+{
+	snprintf(why, len, "no protection keys for this CPU in this build");
+	return -EOPNOTSUPP;
+}
+static int key_alloc(unsigned rights) { (void)rights; return -EOPNOTSUPP; }
+static int key_free(int key) { (void)key; return -EOPNOTSUPP; }
+static int protect(void *a, size_t l, int p, int k)
+{
+	(void)a; (void)l; (void)p; (void)k;
+	return -EOPNOTSUPP;
+}
+static int set(int key, unsigned rights) { (void)key; (void)rights; return -EOPNOTSUPP; }
+static int set_many(const int *k, const unsigned *r, int n) { (void)k; (void)r; (void)n; return -EOPNOTSUPP; }
+static int set_all(int key) { (void)key; return -EOPNOTSUPP; }
+static void threads_changed(void) {}
+static int init(void) { return -EOPNOTSUPP; }
+static int get(int key) { (void)key; return -EOPNOTSUPP; }
+static int available(void) { return 0; }
+static int fault_key(const siginfo_t *i, const void *u, int x, unsigned *r)
+{
+	(void)i; (void)u; (void)x; (void)r;
+	return -1;
+}
+
+#endif
+
+#ifndef PK__ARCH_NAME
+#define PK__ARCH_NAME "hw"
+#endif
+
+const struct pk__backend pk__backend_hw = {
+	.name = PK__ARCH_NAME,
+	.hardware = 1,
+	.nkeys = PK__KEYS,
+	.narrows = 1,
+	.guarantee = "hardware: every access is checked against the thread's "
+		     "rights register; keys beyond the hardware's share them, "
+		     "the least recently used enforced as on the emulation",
+	.probe = probe,
+	.key_alloc = key_alloc,
+	.key_free = key_free,
+	.protect = protect,
+	.set = set,
+	.set_many = set_many,
+	.get = get,
+	.available = available,
+	.fault_key = fault_key,
+	.set_all = set_all,
+	.threads_changed = threads_changed,
+	.init = init,
+#if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
+	.frame_rights = frame_rights,
+	.restore_rights = restore_rights,
+	.sync_signal = sync_signal,
+#endif
+};

@@ -1,0 +1,159 @@
+/*
+ * Backend selection: the first backend of the table that works, or the
+ * one PKEYS_BACKEND names.  Made once per process and cached; the
+ * choice also installs the fork handlers and the thread-exit hook that
+ * keep the core's records true.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/select.h"
+#include "core/lock.h"
+#include "core/threads.h"
+#include "os/tasks.h"
+
+/* Hardware first; the emulation works everywhere. */
+static const struct pk__backend *const table[] = {
+	&pk__backend_hw,
+	&pk__backend_emu,
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const struct pk__backend *chosen;
+static int chosen_done;
+static int status;
+static char reason[160];
+
+static void fork_prepare(void)
+{
+	pk__lock_fork_prepare();
+	pk__threads_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	pk__lock_fork_done();
+}
+
+static void fork_child(void)
+{
+	pk__threads_fork_child();
+	if (chosen)
+		chosen->threads_changed();
+	pk__lock_fork_done();
+}
+
+static void threads_changed(void)
+{
+	chosen->threads_changed();
+}
+
+/*
+ * The first backend of the table that probes and initialises, with
+ * only hardware (hw) or only emulations (emu) when env asks.  Fills
+ * reason; returns the backend or NULL with status set.
+ */
+static const struct pk__backend *pick(const char *env)
+{
+	int want_hw = env && strcmp(env, "hw") == 0;
+	int want_emu = env && strcmp(env, "emu") == 0;
+	char why[128] = "", hw_why[128] = "no hardware backend in this build";
+	int hw_rc = -EOPNOTSUPP;
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		const struct pk__backend *b = table[i];
+		int rc;
+
+		if ((want_hw && !b->hardware) || (want_emu && b->hardware))
+			continue;
+		rc = b->probe(why, sizeof(why));
+		if (rc == 0 && b->init)
+			rc = b->init();
+		if (rc == 0) {
+			if (want_hw)
+				snprintf(reason, sizeof(reason),
+					 "%s (PKEYS_BACKEND=hw)", why);
+			else if (want_emu)
+				snprintf(reason, sizeof(reason),
+					 "PKEYS_BACKEND=emu");
+			else if (b->hardware)
+				snprintf(reason, sizeof(reason), "%s", why);
+			else
+				snprintf(reason, sizeof(reason),
+					 "no hardware keys: %s", hw_why);
+			return b;
+		}
+		if (b->hardware) {
+			snprintf(hw_why, sizeof(hw_why), "%s", why);
+			hw_rc = rc;
+		}
+	}
+	snprintf(reason, sizeof(reason), "PKEYS_BACKEND=hw, but %s", hw_why);
+	status = hw_rc;
+	return NULL;
+}
+
+static void choose(void)
+{
+	/* secure_getenv: a setuid program's environment is not its user's. */
+	const char *env = secure_getenv("PKEYS_BACKEND");
+	int n;
+
+	if (env && !*env)
+		env = NULL;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
+	    strcmp(env, "emu") != 0) {
+		snprintf(reason, sizeof(reason),
+			 "PKEYS_BACKEND=%.40s is not hw, emu or auto", env);
+		status = -EINVAL;
+	} else {
+		chosen = pick(env && strcmp(env, "auto") == 0 ? NULL : env);
+	}
+	if (chosen) {
+		pk__threads_exit_hook = threads_changed;
+		if (chosen->sync_signal)
+			pk__lock_keep_open(chosen->sync_signal());
+		/* Every thread alive now is one the library has no record of. */
+		n = pk__count_tasks();
+		pk__threads_unknown = n > 0 ? n : 1;
+	}
+	__atomic_store_n(&chosen_done, 1, __ATOMIC_RELEASE);
+}
+
+const struct pk__backend *pk__backend_peek(void)
+{
+	if (!__atomic_load_n(&chosen_done, __ATOMIC_ACQUIRE))
+		return NULL;
+	return chosen;
+}
+
+const struct pk__backend *pk__backend(void)
+{
+	if (__atomic_load_n(&chosen_done, __ATOMIC_ACQUIRE))
+		return chosen;
+	pthread_once(&once, choose);
+	return chosen;
+}
+
+int pk__init_status(void)
+{
+	pk__backend();
+	return status;
+}
+
+const struct pk__backend *pk__ready(void)
+{
+	const struct pk__backend *b = pk__backend();
+
+	return status ? NULL : b;
+}
+
+const char *pk__backend_reason(void)
+{
+	pk__backend();
+	return reason;
+}

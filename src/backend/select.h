@@ -1,0 +1,23 @@
+/*
+ * The backend in use: chosen once per process, at the first call that
+ * needs it, and cached.  PKEYS_BACKEND=hw|emu|auto overrides the choice
+ * (ignored in setuid and setgid programs).
+ */
+#ifndef PK_BACKEND_SELECT_H
+#define PK_BACKEND_SELECT_H
+
+#include "backend/backend.h"
+
+/* The backend, chosen now if not yet; NULL if none can work. */
+const struct pk__backend *pk__backend(void);
+/* The backend if one was already chosen, else NULL; never chooses
+ * (async-signal-safe). */
+const struct pk__backend *pk__backend_peek(void);
+/* 0, or why no backend works (-EOPNOTSUPP, -EINVAL). */
+int pk__init_status(void);
+/* The backend when pk_init succeeds, else NULL (pk__init_status says why). */
+const struct pk__backend *pk__ready(void);
+/* One line: which backend and why. */
+const char *pk__backend_reason(void);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * Reaching every thread (backend/sync.c): the hardware backend keeps
+ * each thread's rights register equal to its record, and only the
+ * thread itself can write its register.
+ */
+#ifndef PK_BACKEND_SYNC_H
+#define PK_BACKEND_SYNC_H
+
+/* Install the sync signal's handler, which calls rebuild(ucontext). */
+int pk__sync_init(void (*rebuild)(void *uc));
+/*
+ * Run rebuild in every other thread and wait for all of them.  Lock
+ * held (so no other round runs).  0, or -EAGAIN when a thread did not
+ * answer within a second (it blocks the signal), or -errno from /proc.
+ */
+int pk__sync_all(void);
+/* The signal used: SIGRTMAX-3, reserved. */
+int pk__sync_signal(void);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * libpkeys_preload.so: glibc's own pkey_* names, for programs built
+ * against glibc, run with LD_PRELOAD by `pkeys run` (tools/pkeys.c) on
+ * machines without hardware keys.
+ *
+ * The library is the same objects as libpkeys.so, this file added.  It
+ * must be: a preloaded library's dependencies come after libc in the
+ * lookup order, so a preload that merely linked libpkeys.so would leave
+ * its mmap, munmap, mremap, mprotect and pthread_create unreached, and
+ * the emulation blind to the program's own memory calls.  Built in,
+ * they come before libc's, as the definitions below do before glibc's
+ * pkey_* (whose pkey_set and pkey_get would execute the rights
+ * register's instructions, and fault, on a CPU without keys).  The
+ * names are unversioned, so they satisfy a program's references to
+ * pkey_alloc@GLIBC_2.27 and the rest.
+ */
+#include <pkeys/glibc.h>
+
+/* The definitions below are glibc's names, not the header's macros. */
+#undef pkey_alloc
+#undef pkey_free
+#undef pkey_mprotect
+#undef pkey_set
+#undef pkey_get
+
+/* glibc's declarations (<sys/mman.h>) check that the signatures match. */
+PK_API int pkey_alloc(unsigned int flags, unsigned int access_rights)
+{
+	return pkeys_pkey_alloc(flags, access_rights);
+}
+
+PK_API int pkey_free(int key)
+{
+	return pkeys_pkey_free(key);
+}
+
+PK_API int pkey_mprotect(void *addr, size_t len, int prot, int key)
+{
+	return pkeys_pkey_mprotect(addr, len, prot, key);
+}
+
+PK_API int pkey_set(int key, unsigned int access_rights)
+{
+	return pkeys_pkey_set(key, access_rights);
+}
+
+PK_API int pkey_get(int key)
+{
+	return pkeys_pkey_get(key);
+}

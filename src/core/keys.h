@@ -1,0 +1,44 @@
+/*
+ * The key table: one record per library key, holding everything the
+ * core knows of it.  (What a backend knows, such as the hardware key a
+ * virtual key holds, stays in the backend; the pages a key covers are
+ * in the registry.)  Writes happen under the lock; the fields read
+ * without it (rights calls, signal handlers) are single words accessed
+ * atomically.
+ */
+#ifndef PK_CORE_KEYS_H
+#define PK_CORE_KEYS_H
+
+#include <stdint.h>
+
+#include "core/rights.h"
+
+#define PK__NAME_MAX 32
+
+struct pk__key {
+	uint8_t allocated;   /* allocated through the library, not freed */
+	uint8_t init_rights; /* held by every thread without rights of its own */
+	uint8_t freeing;     /* pk_key_free is deciding: domain entry backs off */
+	unsigned domain_users; /* domains entered and not left, over all threads */
+	char name[PK__NAME_MAX]; /* read without the lock: writes keep a NUL */
+};
+
+extern struct pk__key pk__keys[PK__KEYS];
+
+static inline int pk__key_allocated(int key)
+{
+	return key > 0 && key < PK__KEYS &&
+	       __atomic_load_n(&pk__keys[key].allocated, __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned pk__key_init_rights(int key)
+{
+	return __atomic_load_n(&pk__keys[key].init_rights, __ATOMIC_RELAXED);
+}
+
+/* A new key: allocated, with these initial rights, unnamed.  Lock held. */
+void pk__key_new(int key, unsigned rights);
+/* The key is freed: its number's next key starts afresh.  Lock held. */
+void pk__key_gone(int key);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * The library's one lock.  It serialises key allocation, the registry,
+ * thread records and, on the emulation, every change of rights.
+ *
+ * Rule: the lock is only ever taken with signals blocked (all but the
+ * synchronous faults and the hardware backend's sync signal), so a
+ * signal handler never finds its own thread holding it, and every call
+ * that takes it is async-signal-safe.  Code under the lock must not
+ * touch the program's memory (it may fault, and the fault handler may
+ * need the lock) and must not call malloc.  Cancellation is disabled
+ * while it is held: a thread cancelled there would unwind with it.
+ */
+#ifndef PK_CORE_LOCK_H
+#define PK_CORE_LOCK_H
+
+#include <signal.h>
+
+void pk__lock_take(void);
+/* pk__lock_take if the lock is free now (1), else 0; never waits. */
+int pk__lock_try(void);
+void pk__lock_drop(void);
+/* The signals blocked while the lock is held. */
+void pk__lock_mask(sigset_t *set);
+/* A signal the lock leaves deliverable (the hardware backend's sync
+ * signal, which a waiting thread must answer).  Set once, at init. */
+void pk__lock_keep_open(int sig);
+
+/*
+ * Fork: the forking thread takes the lock in the prepare handler and
+ * drops it in the parent and child handlers.  Other fork handlers run
+ * in between (a sanitizer's child handler starts a thread): their calls
+ * into the library must not wait for the lock this thread holds, so
+ * while pk__in_fork() take and drop are no-ops in this thread.
+ */
+void pk__lock_fork_prepare(void);
+void pk__lock_fork_done(void);
+int pk__in_fork(void);
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * The registry of key assignments: which pages carry which key, with the
+ * protection the program asked for and the range's flags.
+ *
+ * A skip list ordered by address gives O(log n) lookups and updates at
+ * any size; every range is also on its key's list, so a change of rights
+ * visits only that key's ranges.  Nodes come from the library's arena.
+ *
+ * Invariants: ranges are whole pages, sorted, disjoint and non-empty;
+ * neighbours that touch and have equal key, prot and flags are merged.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/registry.h"
+
+#define POOL_BYTES (64 * 1024)
+
+static struct pk__range head; /* sentinel: start = end = 0, all levels */
+static int levels = 1;
+static struct pk__range *spare;
+static size_t spare_n;
+static uint64_t seed = 0x9e3779b97f4a7c15ull;
+/* Room for the ranges a move carries (pk__reg_move). */
+static struct pk__range *scratch;
+static size_t scratch_bytes;
+
+size_t pk__reg_n;
+size_t pk__reg_persist_n;
+struct pk__range *pk__reg_by_key[PK__KEYS];
+
+int pk__reg_reserve(size_t extra)
+{
+	while (spare_n < extra) {
+		struct pk__range *p = pk__arena_alloc(POOL_BYTES);
+		if (!p)
+			return -ENOMEM;
+		for (size_t i = 0; i < POOL_BYTES / sizeof(*p); i++) {
+			p[i].next[0] = spare;
+			spare = &p[i];
+			spare_n++;
+		}
+	}
+	return 0;
+}
+
+static struct pk__range *node_new(void)
+{
+	struct pk__range *r = spare;
+
+	/* Callers reserved room first; this cannot run dry. */
+	spare = r->next[0];
+	spare_n--;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+static void node_free(struct pk__range *r)
+{
+	r->next[0] = spare;
+	spare = r;
+	spare_n++;
+}
+
+/* Levels with probability 1/4 each: about 1.33 pointers per node. */
+static int random_level(void)
+{
+	int l = 1;
+
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	for (uint64_t r = seed; l < PK__REG_LEVELS && (r & 3) == 0; r >>= 2)
+		l++;
+	return l;
+}
+
+/* preds[i]: the last node at level i whose start is below addr. */
+static void find_preds(uintptr_t addr, struct pk__range **preds)
+{
+	struct pk__range *x = &head;
+
+	for (int i = levels - 1; i >= 0; i--) {
+		while (x->next[i] && x->next[i]->start < addr)
+			x = x->next[i];
+		preds[i] = x;
+	}
+	for (int i = levels; i < PK__REG_LEVELS; i++)
+		preds[i] = &head;
+}
+
+static void key_link(struct pk__range *r)
+{
+	struct pk__range **h = &pk__reg_by_key[r->key];
+
+	r->kprev = NULL;
+	r->knext = *h;
+	if (*h)
+		(*h)->kprev = r;
+	*h = r;
+}
+
+static void key_unlink(struct pk__range *r)
+{
+	if (r->kprev)
+		r->kprev->knext = r->knext;
+	else
+		pk__reg_by_key[r->key] = r->knext;
+	if (r->knext)
+		r->knext->kprev = r->kprev;
+}
+
+static void count(const struct pk__range *r, long sign)
+{
+	__atomic_store_n(&pk__reg_n, pk__reg_n + sign, __ATOMIC_RELAXED);
+	if (r->flags & PK__R_PERSIST)
+		__atomic_store_n(&pk__reg_persist_n, pk__reg_persist_n + sign,
+				 __ATOMIC_RELAXED);
+}
+
+static struct pk__range *insert(uintptr_t start, uintptr_t end, int key,
+				int prot, unsigned flags)
+{
+	struct pk__range *preds[PK__REG_LEVELS], *r = node_new();
+
+	r->start = start;
+	r->end = end;
+	r->key = key;
+	r->prot = prot;
+	r->flags = flags;
+	r->level = random_level();
+	find_preds(start, preds);
+	if (r->level > levels)
+		levels = r->level;
+	for (int i = 0; i < r->level; i++) {
+		r->next[i] = preds[i]->next[i];
+		preds[i]->next[i] = r;
+	}
+	key_link(r);
+	count(r, +1);
+	return r;
+}
+
+static void unlink_node(struct pk__range *r)
+{
+	struct pk__range *preds[PK__REG_LEVELS];
+
+	find_preds(r->start, preds);
+	for (int i = 0; i < r->level; i++)
+		if (preds[i]->next[i] == r)
+			preds[i]->next[i] = r->next[i];
+	key_unlink(r);
+	count(r, -1);
+	node_free(r);
+}
+
+struct pk__range *pk__reg_lower(uintptr_t addr)
+{
+	struct pk__range *x = &head;
+
+	for (int i = levels - 1; i >= 0; i--)
+		while (x->next[i] && x->next[i]->end <= addr)
+			x = x->next[i];
+	return x->next[0];
+}
+
+const struct pk__range *pk__reg_find(uintptr_t addr)
+{
+	struct pk__range *r = pk__reg_lower(addr);
+
+	return r && r->start <= addr ? r : NULL;
+}
+
+int pk__reg_overlaps(uintptr_t start, uintptr_t end)
+{
+	struct pk__range *r = pk__reg_lower(start);
+
+	return start < end && r && r->start < end;
+}
+
+int pk__reg_persist_in(uintptr_t start, uintptr_t end)
+{
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0])
+		if (r->flags & PK__R_PERSIST)
+			return 1;
+	return 0;
+}
+
+/* Make addr a boundary: no range starts before it and ends after it. */
+static void split_at(uintptr_t addr)
+{
+	struct pk__range *r = pk__reg_lower(addr);
+
+	if (!r || r->start >= addr)
+		return;
+	insert(addr, r->end, r->key, r->prot, r->flags);
+	r->end = addr;
+}
+
+static int same(const struct pk__range *a, const struct pk__range *b)
+{
+	return a->end == b->start && a->key == b->key && a->prot == b->prot &&
+	       a->flags == b->flags;
+}
+
+/* Merge equal neighbours among the ranges touching [start, end]. */
+static void merge(uintptr_t start, uintptr_t end)
+{
+	struct pk__range *r = pk__reg_lower(start ? start - 1 : 0);
+
+	while (r && r->next[0] && r->start <= end) {
+		if (same(r, r->next[0])) {
+			struct pk__range *n = r->next[0];
+			r->end = n->end;
+			unlink_node(n);
+		} else {
+			r = r->next[0];
+		}
+	}
+}
+
+void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
+		    unsigned flags)
+{
+	struct pk__range *r;
+
+	split_at(start);
+	split_at(end);
+	while ((r = pk__reg_lower(start)) && r->start < end)
+		unlink_node(r);
+	if (key >= 0)
+		insert(start, end, key, prot, flags);
+	merge(start, end);
+}
+
+void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot)
+{
+	split_at(start);
+	split_at(end);
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0])
+		if (r->flags & PK__R_MAPPED)
+			r->prot = prot;
+	merge(start, end);
+}
+
+void pk__reg_unmap(uintptr_t start, uintptr_t end)
+{
+	struct pk__range *r, *next;
+
+	split_at(start);
+	split_at(end);
+	for (r = pk__reg_lower(start); r && r->start < end; r = next) {
+		next = r->next[0];
+		if (r->flags & PK__R_PERSIST) {
+			r->flags &= ~PK__R_MAPPED;
+			r->prot = 0;
+		} else {
+			unlink_node(r);
+		}
+	}
+	merge(start, end);
+}
+
+void pk__reg_map(uintptr_t start, uintptr_t end, int prot)
+{
+	split_at(start);
+	split_at(end);
+	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
+	     r = r->next[0]) {
+		r->flags |= PK__R_MAPPED;
+		r->prot = prot;
+	}
+	merge(start, end);
+}
+
+int pk__reg_key_in_use(int key)
+{
+	return pk__reg_by_key[key] != NULL;
+}
+
+int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
+		 size_t newlen, int keep_old)
+{
+	size_t kept = oldlen < newlen ? oldlen : newlen, n = 0, bytes, i;
+	struct pk__range *r, *moved = NULL, tail = {0};
+	const struct pk__range *last;
+
+	/*
+	 * The kernel grows a mapping with the flags, key included, of its
+	 * last page, so a keyed last page means the new pages are keyed too.
+	 */
+	last = oldlen ? pk__reg_find(old + oldlen - 1) : NULL;
+	if (last && newlen > oldlen && (last->flags & PK__R_MAPPED))
+		tail = *last;
+
+	for (r = pk__reg_lower(old); r && r->start < old + kept; r = r->next[0])
+		n++;
+	if (pk__reg_reserve(3 * n + 12))
+		return -ENOMEM;
+	bytes = (n ? n : 1) * sizeof(*moved);
+	if (bytes > scratch_bytes) {
+		void *p = pk__arena_alloc(bytes * 2);
+		if (!p)
+			return -ENOMEM;
+		scratch = p;
+		scratch_bytes = bytes * 2;
+	}
+	moved = scratch;
+	n = 0;
+	for (r = pk__reg_lower(old); r && r->start < old + kept; r = r->next[0]) {
+		if (!(r->flags & PK__R_MAPPED))
+			continue;
+		moved[n] = *r;
+		if (moved[n].start < old)
+			moved[n].start = old;
+		if (moved[n].end > old + kept)
+			moved[n].end = old + kept;
+		n++;
+	}
+	/*
+	 * A PERSIST assignment belongs to its address range: it stays where
+	 * it is when the mapping moves away (pages moved elsewhere keep the
+	 * key as an ordinary assignment), and stays PERSIST in place.
+	 */
+	unsigned keep = new_addr == old ? ~0u : ~PK__R_PERSIST;
+	if (!keep_old)
+		pk__reg_unmap(old, old + oldlen);
+	pk__reg_unmap(new_addr, new_addr + newlen);
+	for (i = 0; i < n; i++)
+		pk__reg_assign(moved[i].start - old + new_addr,
+			       moved[i].end - old + new_addr, moved[i].key,
+			       moved[i].prot, moved[i].flags & keep);
+	if (tail.end)
+		pk__reg_assign(new_addr + oldlen, new_addr + newlen, tail.key,
+			       tail.prot, tail.flags & keep);
+	return 0;
+}
+
+void pk__reg_unmapped(uintptr_t start, uintptr_t end)
+{
+	if (pk__reg_reserve(3) == 0)
+		pk__reg_unmap(start, end);
+}

@@ -1,0 +1,289 @@
+/*
+ * Per-thread rights, kept by the library for every thread it knows.
+ *
+ * A thread's rights for a key are what it set (pk_set, a domain, or
+ * pk_set_all), what it inherited from its creator, or else the key's
+ * initial rights (pk_key_alloc's argument): every thread, existing or
+ * future, gets a new key's initial rights.  The emulation enforces these
+ * records directly; the hardware backend keeps each thread's rights
+ * register equal to them and rebuilds the register from them when
+ * another thread changes them (backend/sync.c).
+ *
+ * Records come from the arena and live on one list under the lock.
+ * Threads the library did not create and that never called it have no
+ * record: they hold the initial rights.  Their number is estimated from
+ * /proc/self/task (pk__threads_unknown), so the emulation can count
+ * their rights in the union it applies to pages.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/keys.h"
+#include "core/lock.h"
+#include "core/threads.h"
+#include "os/tasks.h"
+
+struct pk__thread *pk__threads;
+int pk__threads_n, pk__threads_unknown;
+__thread struct pk__thread *pk__thread_state
+	__attribute__((tls_model("initial-exec")));
+void (*pk__threads_exit_hook)(void);
+static struct pk__thread *spare;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static void adopt(struct pk__thread *t);
+
+/* lock held. */
+static struct pk__thread *record_new(void)
+{
+	struct pk__thread *t;
+
+	if (!spare) {
+		size_t n = 16;
+		t = pk__arena_alloc(n * sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < n; i++) {
+			t[i].next = spare;
+			spare = &t[i];
+		}
+	}
+	t = spare;
+	spare = t->next;
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+static void link_thread(struct pk__thread *t)
+{
+	t->prev = NULL;
+	t->next = pk__threads;
+	if (pk__threads)
+		pk__threads->prev = t;
+	pk__threads = t;
+	pk__threads_n++;
+}
+
+static void unlink_thread(struct pk__thread *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		pk__threads = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pk__threads_n--;
+}
+
+/*
+ * A thread reads its own record without the lock while pk_set_all may
+ * write it under the lock: single bytes, accessed atomically.
+ */
+unsigned pk__rights_of(const struct pk__thread *t, int key)
+{
+	unsigned r = t ? __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)
+		       : PK__RIGHTS_UNSET;
+
+	return r == PK__RIGHTS_UNSET
+		       ? pk__key_init_rights(key)
+		       : r;
+}
+
+/* The calling thread's record, made on first use.  lock held. */
+struct pk__thread *pk__self_locked(void)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	if (t)
+		return t;
+	t = record_new();
+	if (!t)
+		return NULL;
+	memset(t->rights, PK__RIGHTS_UNSET, sizeof(t->rights));
+	t->tid = (int)syscall(SYS_gettid);
+	link_thread(t);
+	/* It was one of the unknown, or started after the last count. */
+	pk__threads_recount();
+	adopt(t);
+	return t;
+}
+
+/*
+ * A record for a thread about to be created, inheriting the creator's
+ * rights (as the CPU copies the rights register into a new thread).
+ * Lock held.
+ */
+struct pk__thread *pk__thread_for_child(void)
+{
+	struct pk__thread *from = pk__thread_state, *t = record_new();
+
+	if (!t)
+		return NULL;
+	if (from)
+		memcpy(t->rights, from->rights, sizeof(t->rights));
+	else
+		memset(t->rights, PK__RIGHTS_UNSET, sizeof(t->rights));
+	link_thread(t);
+	return t;
+}
+
+/*
+ * Threads whose record is gone but whose task /proc may still list for a
+ * moment (pthread_join returns before the kernel releases the task): a
+ * count of the tasks then must not take them for unknown threads.
+ * Entries leave when a count no longer finds them.  lock held.
+ */
+#define EXITING 16
+static int exiting[EXITING];
+static unsigned exiting_next;
+
+/* A thread exits, or was never created.  lock held. */
+void pk__thread_gone(struct pk__thread *t)
+{
+	if (t->tid)
+		exiting[exiting_next++ % EXITING] = t->tid;
+	unlink_thread(t);
+	for (int k = 1; k < PK__KEYS; k++)
+		if (t->domain_refs[k])
+			__atomic_sub_fetch(&pk__keys[k].domain_users, t->domain_refs[k],
+					   __ATOMIC_RELAXED);
+	t->next = spare;
+	spare = t;
+}
+
+struct live {
+	int n;
+	unsigned seen;
+};
+
+static int count_live(void *ctx, int tid)
+{
+	struct live *l = ctx;
+
+	for (int i = 0; i < EXITING; i++)
+		if (exiting[i] == tid) {
+			l->seen |= 1u << i;
+			return 0;
+		}
+	l->n++;
+	return 0;
+}
+
+void pk__threads_recount(void)
+{
+	struct live l = {0, 0};
+
+	if (pk__for_each_task(count_live, &l))
+		return;
+	for (int i = 0; i < EXITING; i++)
+		if (!(l.seen & (1u << i)))
+			exiting[i] = 0;
+	/*
+	 * Every record is a task that exists: records are made under the
+	 * lock in which their thread is cloned, before it runs (its tid is
+	 * still 0 then), and dropped when it exits (then its task is on
+	 * the exiting list until it leaves /proc).
+	 */
+	pk__threads_unknown = l.n > pk__threads_n ? l.n - pk__threads_n : 0;
+}
+
+/* The threads that existed at fork; records made later are the child's. */
+static struct pk__thread *at_fork;
+
+void pk__threads_fork_prepare(void)
+{
+	at_fork = pk__threads;
+}
+
+/* In the child: only the forking thread is left.  lock held. */
+void pk__threads_fork_child(void)
+{
+	struct pk__thread *t, *next, *self = pk__thread_state;
+
+	for (t = at_fork; t; t = next) {
+		next = t->next;
+		if (t != self)
+			pk__thread_gone(t);
+	}
+	if (self)
+		self->tid = (int)syscall(SYS_gettid);
+	/* A forking thread without a record holds the initial rights. */
+	pk__threads_unknown = self ? 0 : 1;
+}
+
+/*
+ * The most any live thread may do with key: what page protections
+ * enforce when they stand for the key.  Threads the library has no
+ * record of hold the initial rights.  lock held.
+ */
+unsigned pk__union_rights(int key)
+{
+	unsigned u = PK_DISABLE_ACCESS;
+
+	if (pk__threads_unknown > 0)
+		u = pk__key_init_rights(key);
+	for (struct pk__thread *t = pk__threads; t && u; t = t->next) {
+		unsigned r = pk__rights_of(t, key);
+		if (r == 0)
+			u = 0;
+		else if (!(r & PK_DISABLE_ACCESS))
+			u = PK_DISABLE_WRITE;
+	}
+	return u;
+}
+
+/* Rounds of thread-specific data destructors this thread has run. */
+static __thread int exit_rounds;
+
+static void thread_exit(void *value)
+{
+	uintptr_t v = (uintptr_t)value;
+	struct pk__thread *t;
+
+	/*
+	 * Other keys' destructors may still use the thread's rights: keep
+	 * the record through the rounds of destructors, but one: runtimes
+	 * such as ThreadSanitizer finish the thread in the last round.
+	 */
+	if (++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS - 1 &&
+	    pthread_setspecific(exit_key, value) == 0)
+		return;
+	if (v & 1) {
+		t = (void *)(v & ~(uintptr_t)1);
+	} else {
+		t = *(struct pk__thread **)value;
+		free(value);
+	}
+	pk__lock_take();
+	pk__thread_state = NULL;
+	pk__thread_gone(t);
+	if (pk__threads_exit_hook)
+		pk__threads_exit_hook();
+	pk__lock_drop();
+}
+
+static void make_exit_key(void)
+{
+	pthread_key_create(&exit_key, thread_exit);
+}
+
+pthread_key_t pk__threads_exit_key(void)
+{
+	pthread_once(&exit_once, make_exit_key);
+	return exit_key;
+}
+
+/* A thread the library did not create gets its record.  Lock held. */
+static void adopt(struct pk__thread *t)
+{
+	pk__thread_state = t;
+	pthread_setspecific(pk__threads_exit_key(), (void *)((uintptr_t)t | 1));
+}

@@ -1,0 +1,57 @@
+/*
+ * The library's record of each thread's rights (core/threads.c).
+ * rights[k] is PK__RIGHTS_UNSET while the thread holds key k's initial
+ * rights.  All calls need the lock, except reading one's own record.
+ */
+#ifndef PK_CORE_THREADS_H
+#define PK_CORE_THREADS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/rights.h"
+
+struct pk__thread {
+	struct pk__thread *prev, *next;
+	int tid;		/* 0 until the thread runs */
+	unsigned sync_seq;	/* bumped when another thread rebuilt its register */
+	uint8_t rights[PK__KEYS];
+	uint8_t domain_refs[PK__KEYS]; /* domains entered and not left */
+};
+
+extern struct pk__thread *pk__threads;
+extern int pk__threads_n, pk__threads_unknown;
+
+/* The calling thread's record, NULL until it has one. */
+extern __thread struct pk__thread *pk__thread_state
+	__attribute__((tls_model("initial-exec")));
+
+/* t's rights for key (t may be NULL: the initial rights).  No lock. */
+unsigned pk__rights_of(const struct pk__thread *t, int key);
+/* The union over threads of their rights for key.  Lock held. */
+unsigned pk__union_rights(int key);
+
+/* The calling thread's record, made on first use (NULL: no memory). */
+struct pk__thread *pk__self_locked(void);
+/* A record for a thread about to be created, with the caller's rights. */
+struct pk__thread *pk__thread_for_child(void);
+/*
+ * The thread-specific data key whose destructor drops a thread's record
+ * at exit (made on first use).  Its value is the record tagged with bit
+ * 0, or a malloc'd block whose first member is the record (freed then).
+ */
+pthread_key_t pk__threads_exit_key(void);
+/* A thread exits, or was never created: drop its record.  Lock held. */
+void pk__thread_gone(struct pk__thread *t);
+/*
+ * Called, lock held, after a thread's record was dropped at its exit:
+ * the backend's "threads changed".  Set once, when the backend is chosen.
+ */
+extern void (*pk__threads_exit_hook)(void);
+/* Recount threads the library has no record of (/proc).  Lock held. */
+void pk__threads_recount(void);
+/* Fork, lock held: note the threads now; in the child drop the others. */
+void pk__threads_fork_prepare(void);
+void pk__threads_fork_child(void);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * Interposers: how the library learns of what the program does behind
+ * its back.  libpkeys defines these libc functions itself, so calls made
+ * through the dynamic linker reach them first; each forwards to the next
+ * definition (libc, or a sanitizer's interceptor) found with RTLD_NEXT.
+ *
+ *   munmap, mmap(MAP_FIXED), mremap: keyed pages that go away are
+ *     forgotten, and moved ones move in the registry, so a later change
+ *     of rights never touches a mapping that reused the address.
+ *   mprotect: on the emulation, a plain mprotect of keyed pages keeps
+ *     them narrowed by their key's rights, as the kernel keeps the key.
+ *   pthread_create (thread_create.c): on the emulation, the new thread
+ *     inherits its creator's rights, as it inherits the rights register
+ *     on hardware.
+ *
+ * Calls that bypass the dynamic linker are not seen: raw syscall(2),
+ * libc's internal calls (free() unmapping a large block), a libpkeys
+ * loaded with dlopen after libc.  Keyed memory released that way must
+ * first be given key 0 with pk_mprotect (README, "Rules").
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "backend/select.h"
+#include "core/change.h"
+#include "core/lock.h"
+#include "core/registry.h"
+#include "interpose/interpose.h"
+#include "os/page.h"
+#include "os/sys.h"
+
+
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*munmap_fn)(void *, size_t);
+typedef void *(*mremap_fn)(void *, size_t, size_t, int, ...);
+typedef int (*mprotect_fn)(void *, size_t, int);
+
+static void *call_mmap(mmap_fn fn, void *addr, size_t len, int prot,
+		       int flags, int fd, off_t off)
+{
+	if (fn)
+		return fn(addr, len, prot, flags, fd, off);
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static uintptr_t page_end(void *addr, size_t len)
+{
+	size_t page = pk__page_size();
+
+	return ((uintptr_t)addr + len + page - 1) & ~(page - 1);
+}
+
+/*
+ * The protection a shared mapping of fd could not take, which mmap(2)
+ * refuses (EACCES) before it replaces anything, but which mprotect(2)
+ * would refuse only after a PROT_NONE mapping replaced the old one.
+ */
+static int open_refused(int prot, int flags, int fd)
+{
+	int fl;
+
+	if ((flags & MAP_ANONYMOUS) || fd < 0 || !(prot & PROT_WRITE) ||
+	    (flags & MAP_TYPE) == MAP_PRIVATE)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	return fl != -1 && (fl & O_ACCMODE) != O_RDWR;
+}
+
+/*
+ * The registry update and the system call happen under the lock, so no
+ * key call of another thread sees the address range half changed.
+ * Where the kernel may place the mapping in a persistent assignment
+ * (anywhere, without MAP_FIXED; over one, with it), the mapping is made
+ * PROT_NONE and opened with its keys (pk__map_new): never reachable
+ * without them.
+ */
+static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
+			int flags, int fd, off_t off)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	int persist = __atomic_load_n(&pk__reg_persist_n, __ATOMIC_RELAXED);
+	void *p;
+	int rc;
+
+	if (!b || (!persist && (!(flags & MAP_FIXED) || pk__reg_empty())))
+		return call_mmap(fn, addr, len, prot, flags, fd, off);
+	pk__lock_take();
+	if (persist && (flags & MAP_FIXED) &&
+	    !pk__reg_persist_in((uintptr_t)addr, page_end(addr, len)))
+		persist = 0;
+	if (persist && open_refused(prot, flags, fd)) {
+		pk__lock_drop();
+		errno = EACCES;
+		return MAP_FAILED;
+	}
+	p = call_mmap(fn, addr, len, persist ? PROT_NONE : prot, flags, fd,
+		      off);
+	if (p != MAP_FAILED) {
+		if (!persist) {
+			pk__reg_unmapped((uintptr_t)p, page_end(p, len));
+		} else if ((rc = pk__map_new(b, (uintptr_t)p, page_end(p, len),
+					     prot))) {
+			syscall(SYS_munmap, p, len);
+			pk__reg_unmapped((uintptr_t)p, page_end(p, len));
+			errno = -rc;
+			p = MAP_FAILED;
+		}
+	}
+	pk__lock_drop();
+	return p;
+}
+
+PK_API void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		  off_t off)
+{
+	NEXT(mmap_fn, mmap);
+	return keyed_mmap(next_mmap, addr, len, prot, flags, fd, off);
+}
+
+PK_API void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
+		    off_t off)
+{
+	NEXT(mmap_fn, mmap64);
+	return keyed_mmap(next_mmap64, addr, len, prot, flags, fd, off);
+}
+
+PK_API int munmap(void *addr, size_t len)
+{
+	int rc;
+
+	NEXT(munmap_fn, munmap);
+	if (pk__reg_empty())
+		return next_munmap ? next_munmap(addr, len)
+				   : (int)syscall(SYS_munmap, addr, len);
+	pk__lock_take();
+	rc = next_munmap ? next_munmap(addr, len)
+			 : (int)syscall(SYS_munmap, addr, len);
+	if (rc == 0)
+		pk__reg_unmapped((uintptr_t)addr, page_end(addr, len));
+	pk__lock_drop();
+	return rc;
+}
+
+PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *want = NULL, *p;
+	va_list ap;
+
+	NEXT(mremap_fn, mremap);
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		want = va_arg(ap, void *);
+		va_end(ap);
+	}
+#define CALL_MREMAP()                                                      \
+	(next_mremap ? next_mremap(old, oldlen, newlen, flags, want)       \
+		     : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, \
+				       want))
+	if (pk__reg_empty())
+		return CALL_MREMAP();
+	pk__lock_take();
+	p = CALL_MREMAP();
+	if (p != MAP_FAILED) {
+		size_t page = pk__page_size();
+		int keep_old = 0;
+#ifdef MREMAP_DONTUNMAP
+		/* The old mapping stays, with its key, when asked to. */
+		keep_old = (flags & MREMAP_DONTUNMAP) != 0;
+#endif
+		/*
+		 * oldlen 0 duplicates a shared mapping: newlen bytes from
+		 * old, with their keys and protections, and old stays.
+		 */
+		if (oldlen == 0) {
+			oldlen = newlen;
+			keep_old = 1;
+		}
+		pk__reg_move((uintptr_t)old, (oldlen + page - 1) & ~(page - 1),
+			     (uintptr_t)p, (newlen + page - 1) & ~(page - 1),
+			     keep_old);
+	}
+	pk__lock_drop();
+	return p;
+#undef CALL_MREMAP
+}
+
+static int call_mprotect(mprotect_fn fn, void *addr, size_t len, int prot)
+{
+	return fn ? fn(addr, len, prot) : (int)pk__sys_mprotect(addr, len, prot);
+}
+
+PK_API int mprotect(void *addr, size_t len, int prot)
+{
+	const struct pk__backend *b = pk__backend_peek();
+	int rc;
+
+	NEXT(mprotect_fn, mprotect);
+	if (!b || !b->narrows || pk__reg_empty())
+		return call_mprotect(next_mprotect, addr, len, prot);
+	/* Pages without a key need nothing but the plain call. */
+	pk__lock_take();
+	if (!pk__reg_overlaps((uintptr_t)addr, (uintptr_t)addr + len)) {
+		rc = call_mprotect(next_mprotect, addr, len, prot);
+		pk__lock_drop();
+		return rc;
+	}
+	pk__lock_drop();
+	rc = pk__mprotect(addr, len, prot, -1, 0);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}

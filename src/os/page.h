@@ -1,0 +1,14 @@
+/* The page size, read once: every range check and rounding uses it. */
+#ifndef PK_OS_PAGE_H
+#define PK_OS_PAGE_H
+
+#include <stddef.h>
+
+#include <stdint.h>
+
+/* Never 0; a power of two.  Async-signal-safe after the first call. */
+size_t pk__page_size(void);
+/* The first address past user space, less its top page. */
+uintptr_t pk__user_end(void);
+
+#endif

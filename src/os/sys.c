@@ -1,0 +1,45 @@
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "os/sys.h"
+
+/* Test hook: the nth protection call from now fails with err. */
+static int fail_countdown, fail_err;
+
+void pk__test_fail_protect(int nth, int err)
+{
+	__atomic_store_n(&fail_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&fail_countdown, nth, __ATOMIC_RELAXED);
+}
+
+static int injected(void)
+{
+	if (__atomic_load_n(&fail_countdown, __ATOMIC_RELAXED) <= 0 ||
+	    __atomic_sub_fetch(&fail_countdown, 1, __ATOMIC_RELAXED) != 0)
+		return 0;
+	errno = fail_err;
+	return 1;
+}
+
+long pk__sys_mprotect(void *addr, size_t len, int prot)
+{
+	if (injected())
+		return -1;
+	return syscall(SYS_mprotect, addr, len, prot);
+}
+
+long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key)
+{
+	if (injected())
+		return -1;
+#ifdef SYS_pkey_mprotect
+	return syscall(SYS_pkey_mprotect, addr, len, prot, key);
+#else
+	if (key > 0) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return syscall(SYS_mprotect, addr, len, prot);
+#endif
+}

@@ -1,0 +1,19 @@
+/*
+ * Raw protection system calls: never interposed.  Every protection
+ * change the library makes goes through these, so a test can make the
+ * n-th one fail (pk__test_fail_protect).  Both return 0, or -1 with
+ * errno set, as the system calls do.
+ */
+#ifndef PK_OS_SYS_H
+#define PK_OS_SYS_H
+
+#include <stddef.h>
+
+#include "pkeys.h"
+
+long pk__sys_mprotect(void *addr, size_t len, int prot);
+/* key 0..n, or -1 to keep each page's key; no pkey_mprotect: ENOSYS. */
+long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key);
+PK_API void pk__test_fail_protect(int nth, int err);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * Reading the kernel's mappings: which address ranges are mapped and
+ * with what protection.  Re-keying pages while keeping each page's
+ * protection (pk_protect_range), and putting pages back as they were
+ * when a change fails half-way, both need it; the kernel offers no
+ * system call for it.
+ *
+ * Linux 6.11 and later answer one address at a time with the
+ * PROCMAP_QUERY ioctl on /proc/self/maps, in O(log n).  Older kernels
+ * only have the text of /proc/self/maps, read from the start up to the
+ * range asked for: O(number of mappings below it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "os/vma.h"
+
+/* From <linux/fs.h> of Linux 6.11, absent from older headers. */
+struct pk__procmap_query {
+	uint64_t size;
+	uint64_t query_flags;
+	uint64_t query_addr;
+	uint64_t vma_start;
+	uint64_t vma_end;
+	uint64_t vma_flags;
+	uint64_t vma_page_size;
+	uint64_t vma_offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t vma_name_size;
+	uint32_t build_id_size;
+	uint64_t vma_name_addr;
+	uint64_t build_id_addr;
+};
+#define PK__PROCMAP_QUERY _IOWR('f', 17, struct pk__procmap_query)
+#define PK__QUERY_COVERING_OR_NEXT 0x10
+#define PK__VMA_READ 0x1
+#define PK__VMA_WRITE 0x2
+#define PK__VMA_EXEC 0x4
+
+/* -1 unknown, 0 the ioctl is missing, 1 it works. */
+static int have_query = -1;
+
+static int open_maps(void)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps",
+			    O_RDONLY | O_CLOEXEC);
+}
+
+static int walk_query(int fd, uintptr_t start, uintptr_t end,
+		      pk__vma_fn fn, void *ctx)
+{
+	uintptr_t at = start;
+	int rc;
+
+	while (at < end) {
+		struct pk__procmap_query q;
+
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = PK__QUERY_COVERING_OR_NEXT;
+		q.query_addr = at;
+		if (ioctl(fd, PK__PROCMAP_QUERY, &q) != 0)
+			return errno == ENOENT ? 0 : -errno;
+		if (q.vma_start >= end)
+			return 0;
+		int prot = (q.vma_flags & PK__VMA_READ ? PROT_READ : 0) |
+			   (q.vma_flags & PK__VMA_WRITE ? PROT_WRITE : 0) |
+			   (q.vma_flags & PK__VMA_EXEC ? PROT_EXEC : 0);
+		rc = fn(ctx, q.vma_start, q.vma_end, prot);
+		if (rc)
+			return rc;
+		at = q.vma_end;
+	}
+	return 0;
+}
+
+/* Parse "start-end perms ..." lines, in address order, up to end. */
+static int walk_text(int fd, uintptr_t start, uintptr_t end, pk__vma_fn fn,
+		     void *ctx)
+{
+	char buf[8192];
+	size_t have = 0;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		char *line = buf, *nl;
+
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0)
+			return -errno;
+		have += (size_t)n;
+		buf[have] = 0;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			unsigned long s, e;
+			char perms[8];
+
+			*nl = 0;
+			if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3) {
+				if (s >= end)
+					return 0;
+				if (e > start) {
+					int prot = (perms[0] == 'r' ? PROT_READ : 0) |
+						   (perms[1] == 'w' ? PROT_WRITE : 0) |
+						   (perms[2] == 'x' ? PROT_EXEC : 0);
+					rc = fn(ctx, s, e, prot);
+					if (rc)
+						return rc;
+				}
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (n == 0)
+			return 0;
+		if (have == sizeof(buf) - 1)
+			return -EIO; /* a line longer than the buffer */
+	}
+}
+
+int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx)
+{
+	int fd = open_maps(), rc;
+
+	if (fd < 0)
+		return -errno;
+	if (have_query != 0) {
+		rc = walk_query(fd, start, end, fn, ctx);
+		if (rc == -ENOTTY || rc == -EINVAL) {
+			__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
+		} else {
+			__atomic_store_n(&have_query, 1, __ATOMIC_RELAXED);
+			close(fd);
+			return rc;
+		}
+	}
+	rc = walk_text(fd, start, end, fn, ctx);
+	close(fd);
+	return rc;
+}
