@@ -8,7 +8,7 @@
 
 /* Never 0; a power of two.  Async-signal-safe after the first call. */
 size_t pk__page_size(void);
-/* The first address past user space, less its top page. */
+/* The first address past user space (x86: less its top page). */
 uintptr_t pk__user_end(void);
 
 #endif
