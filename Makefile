@@ -20,7 +20,7 @@ check:
 
 bench: all
 	@sh scripts/deps.sh bench
-	cmake -S . -B $(BUILD) >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
+	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
 	./$(BUILD)/bench_switch
 	./$(BUILD)/bench_ranges
 	./$(BUILD)/bench_threads
@@ -29,6 +29,7 @@ bench: all
 # The same benchmark on the hardware backend, in the QEMU VM (software CPU).
 bench-vm: all
 	@sh scripts/deps.sh vm
+	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
 	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -f $(BUILD)/bench_ranges \
 		-f $(BUILD)/bench_threads -f $(BUILD)/bench_heap \
 		-- sh -c '/bin/bench_switch && /bin/bench_ranges && /bin/bench_threads && /bin/bench_heap'

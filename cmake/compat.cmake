@@ -32,6 +32,7 @@ add_dependencies(pkeys_cli pkeys_preload)
 # A program written for glibc's pkey calls alone: no pkeys header, no
 # libpkeys.  tests/compat/unmodified.sh runs it plainly and under `pkeys
 # run`; tests/compat/check.sh does that natively and in the VM.
+if(BUILD_TESTING)
 add_executable(glibc_pkey_program tests/compat/glibc_pkey_program.c)
 add_dependencies(pktest glibc_pkey_program)
 
@@ -42,3 +43,4 @@ target_compile_definitions(glibc_pkey_ported PRIVATE PKEYS_PORT=1)
 target_compile_options(glibc_pkey_ported PRIVATE -include pkeys/glibc.h)
 target_link_libraries(glibc_pkey_ported PRIVATE pkeys)
 add_dependencies(pktest glibc_pkey_ported)
+endif()

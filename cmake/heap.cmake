@@ -10,6 +10,7 @@ target_link_libraries(token_service PRIVATE pkeys)
 
 # The benchmark compares with libsodium's guarded allocations when
 # Debian's libsodium-dev is installed, and says so when it is not.
+if(BUILD_TESTING)
 add_executable(bench_heap bench/bench_heap.c)
 target_link_libraries(bench_heap PRIVATE pkeys)
 find_path(SODIUM_INCLUDE_DIR sodium.h)
@@ -20,4 +21,5 @@ if(SODIUM_INCLUDE_DIR AND SODIUM_LIBRARY)
   target_link_libraries(bench_heap PRIVATE ${SODIUM_LIBRARY})
 else()
   message(STATUS "libsodium not found: bench_heap runs without its column")
+endif()
 endif()

@@ -34,7 +34,7 @@ bash scripts/header-check.sh || failures+=("headers: scripts/header-check.sh fou
 build() { # build DIR CMAKE-ARGS...
 	local dir=$1
 	shift
-	cmake -S . -B "$dir" -DPKEYS_WERROR=ON "$@" >"$out/cmake-$dir.log" 2>&1 &&
+	cmake -S . -B "$dir" -DBUILD_TESTING=ON -DPKEYS_WERROR=ON "$@" >"$out/cmake-$dir.log" 2>&1 &&
 		cmake --build "$dir" -j2 >>"$out/cmake-$dir.log" 2>&1 || {
 		tail -30 "$out/cmake-$dir.log"
 		failures+=("build $dir failed (log: $out/cmake-$dir.log)")
