@@ -173,7 +173,17 @@ static int count_live(void *ctx, int tid)
 			l->seen |= 1u << i;
 			return 0;
 		}
-	l->n++;
+	/*
+	 * A task without a record may be a thread the library never knew
+	 * that has exited but is still listed: not a holder of rights.
+	 */
+	for (struct pk__thread *t = pk__threads; t; t = t->next)
+		if (t->tid == tid) {
+			l->n++;
+			return 0;
+		}
+	if (!pk__task_exited(tid))
+		l->n++;
 	return 0;
 }
 

@@ -8,7 +8,13 @@
  * fn's first non-zero return and returns it, or -errno.
  */
 int pk__for_each_task(int (*fn)(void *ctx, int tid), void *ctx);
-/* Threads in the process now; -1 if /proc cannot tell. */
+/*
+ * Whether thread tid has exited: /proc still lists a thread for a while
+ * after pthread_join returned (the kernel wakes the joiner before it
+ * drops the task), as a zombie or dead task.  Raw system calls only.
+ */
+int pk__task_exited(int tid);
+/* Live threads in the process now; -1 if /proc cannot tell. */
 int pk__count_tasks(void);
 
 #endif
