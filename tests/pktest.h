@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,14 @@ size_t pkt_page(void);
  * rights.  Tests use it only where the two documented guarantees differ.
  */
 int pkt_exact(void);
-/* Whether user space may have 56-bit addresses (5-level paging). */
-int pkt_la57(void);
+/*
+ * 1 where signal handlers start with the kernel's initial rights and the
+ * interrupted rights come back on return (x86 hardware); 0 where they
+ * keep the thread's rights and what they set stays (POWER, emulation).
+ */
+int pkt_handler_resets(void);
+/* The first address past user space (TASK_SIZE), or 0 where unknown. */
+uintptr_t pkt_user_top(void);
 /* n fresh private anonymous pages with prot; fails the test if it can't. */
 char *pkt_map(size_t n, int prot);
 /* A key with these rights; fails the test if none is left. */
@@ -57,6 +64,14 @@ int pkt_key(unsigned rights);
  * fault (the kernel resets them for the signal handler).
  */
 int pkt_access(void *addr, int access, char v, struct pk_fault *f);
+
+/*
+ * Make lowered rights visible to this thread's next access on QEMU's
+ * POWER machine, whose software TLB keeps a page's old permission until
+ * the kernel flushes (pkt_access does it; call it before a pk_try that
+ * must fault).  A no-op elsewhere.
+ */
+void pkt_tlb_flush(void);
 
 /* Assert that the access faults at addr, with this key (-1: no key). */
 #define EXPECT_FAULT(addr, access, key)                                    \

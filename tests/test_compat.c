@@ -39,7 +39,7 @@
 
 static uintptr_t user_top(void)
 {
-	return (uintptr_t)1 << 47;
+	return pkt_user_top();
 }
 
 /* ---- glibc ---------------------------------------------------------- */
@@ -463,7 +463,7 @@ void test_compat_freebsd_errors(void)
 		  EFAULT);
 	CHECK_ERR(x86_pkru_unprotect_range((void *)(UINTPTR_MAX - pg + 1), pg),
 		  EFAULT);
-	if (!pkt_la57()) {
+	if (user_top()) {
 		CHECK_ERR(x86_pkru_protect_range((void *)(user_top() - pg),
 						 2 * pg, 1, AMD64_PKRU_PERSIST),
 			  EFAULT);
@@ -628,7 +628,7 @@ void test_compat_aix_errors(void)
 	CHECK_EQ(vm_protect_kkey(NULL, pg, k, 0), EFAULT_VM_PROTECT_KKEY);
 	CHECK_EQ(vm_protect_kkey((void *)(UINTPTR_MAX - pg + 1), pg, k, 0),
 		 EFAULT_VM_PROTECT_KKEY);
-	if (!pkt_la57())
+	if (user_top())
 		CHECK_EQ(vm_protect_kkey((void *)(user_top() - pg), 2 * pg, k, 0),
 			 EFAULT_VM_PROTECT_KKEY);
 	/* Authority: write rights on every key there now. */

@@ -186,7 +186,7 @@ void test_range_bad_args(void)
 	char *p = pkt_map(1, RW);
 	size_t pg = pkt_page();
 	int k = pkt_key(PK_DISABLE_ACCESS), gone = pkt_key(0);
-	uintptr_t top = (uintptr_t)1 << 47;
+	uintptr_t top = pkt_user_top();
 
 	CHECK_EQ(pk_key_free(gone), 0);
 	CHECK_EQ(pk_protect_range(p, pg, k, 0x100), -EINVAL);
@@ -198,7 +198,7 @@ void test_range_bad_args(void)
 	CHECK_EQ(pk_protect_range(p, SIZE_MAX - pg + 1, k, 0), -EFAULT);
 	CHECK_EQ(pk_protect_range((void *)(UINTPTR_MAX - pg + 1), pg, k, 0),
 		 -EFAULT);
-	if (!pkt_la57())
+	if (top)
 		CHECK_EQ(pk_protect_range((void *)(top - pg), 2 * pg, k,
 					  PK_RANGE_PERSIST), -EFAULT);
 	CHECK_EQ(pk_protect_range(p, 0, k, 0), 0);
@@ -524,9 +524,11 @@ void test_key_of_kernel(void)
 		CHECK(smaps_key(p + 2 * pg) <= 0);
 		return;
 	}
-	CHECK_EQ(smaps_key(p), k);
+	/* Hardware keys are the CPU's numbers, not the library's. */
+	CHECK(smaps_key(p) > 0);
 	CHECK_EQ(smaps_key(p + pg), 0);
-	CHECK_EQ(smaps_key(p + 2 * pg), k2);
+	CHECK(smaps_key(p + 2 * pg) > 0);
+	CHECK(smaps_key(p) != smaps_key(p + 2 * pg));
 	CHECK_EQ(pk_unprotect_range(p, 3 * pg, 0), 0);
 	CHECK_EQ(smaps_key(p), 0);
 	CHECK_EQ(smaps_key(p + 2 * pg), 0);

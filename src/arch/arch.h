@@ -59,6 +59,8 @@
 
 #if defined(__x86_64__)
 #include "arch/x86.h"
+#elif defined(__powerpc64__)
+#include "arch/ppc64.h"
 #else
 #include "arch/none.h"
 #endif

@@ -2,23 +2,32 @@
 # Run a command inside a throw-away QEMU VM whose CPU has PKU, so the
 # hardware-backend tests run on hosts without PKU. QEMU's TCG emulates PKU
 # with -cpu max; the Debian cloud kernel has protection keys enabled.
+# With -a ppc64le the VM is QEMU's POWER9 machine (powernv9, hash MMU),
+# whose keys live in the AMR; the kernels and busybox come from Debian's
+# ppc64el archive (scripts/deps.sh ppc puts them in the cache below).
 #
-# Usage: run-in-vm.sh [-v] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]
+# Usage: run-in-vm.sh [-v] [-a ARCH] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]
+#   -a ARCH  x86_64 (default) or ppc64le
 #   -f FILE  copy FILE to /bin/<basename> in the VM, plus the shared
-#            libraries and loader it needs at their host paths
+#            libraries and loader it needs at their host paths (ppc64le:
+#            from /usr/powerpc64le-linux-gnu/lib, or FILE's RUNPATH)
 #   -k VER   boot /boot/vmlinuz-VER*-cloud-amd64 (newest match), e.g. 6.1.
-#            or 6.12; default: the newest cloud kernel installed
+#            or 6.12; default: the newest cloud kernel installed.
+#            ppc64le: $PKEYS_VM_CACHE/ppc64el/vmlinux-VER* (newest match;
+#            6.1 does not match 6.12), cache default /var/cache/pkeys-vm;
+#            default: the newest kernel with 64 KiB pages
 #   -t SECS  give up after SECS seconds (default 900)
 #   -v       copy the raw serial console to stderr (to debug boot failures)
 # Prints the command's output and exits with its status; 125 on VM trouble.
 set -u -o pipefail
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
-usage() { die "usage: $0 [-v] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]"; }
+usage() { die "usage: $0 [-v] [-a ARCH] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]"; }
 
-timeout_s=900 verbose=0 files=() want=
-while getopts "t:f:k:v" opt; do
+timeout_s=900 verbose=0 files=() want= arch=x86_64
+while getopts "a:t:f:k:v" opt; do
     case $opt in
+        a) arch=$OPTARG ;;
         t) timeout_s=$OPTARG ;;
         k) want=$OPTARG ;;
         f) [[ -f $OPTARG ]] || die "no such file: $OPTARG"; files+=("$OPTARG") ;;
@@ -29,11 +38,41 @@ done
 shift $((OPTIND - 1))
 (($#)) || usage
 
+case $arch in
+x86_64)
 kernel=$(printf '%s\n' /boot/vmlinuz-"$want"*-cloud-amd64 | sort -V | tail -n1)
 [[ -e $kernel ]] || die "missing cloud kernel${want:+ $want} (apt-get install linux-image-cloud-amd64)"
 [[ -r $kernel ]] || die "cannot read $kernel (run as root or chmod a+r it)"
 command -v qemu-system-x86_64 >/dev/null || die "missing qemu-system-x86_64 (apt-get install qemu-system-x86)"
 busybox=$(command -v busybox) || die "missing busybox (apt-get install busybox-static)"
+;;
+ppc64le)
+cache=${PKEYS_VM_CACHE:-/var/cache/pkeys-vm}/ppc64el
+cross=/usr/powerpc64le-linux-gnu/lib     # the ppc64le glibc and libgcc_s
+multiarch=/lib/powerpc64le-linux-gnu     # where the VM's loader looks
+need_deps="(run scripts/deps.sh ppc as root)"
+kernel= pages64k=
+for k in "$cache"/vmlinux-"$want"*; do
+    [[ -e $k ]] || continue
+    v=${k##*/vmlinux-}
+    [[ $want == *[0-9] && ${v#"$want"} == [0-9]* ]] && continue  # 6.1 is not 6.12
+    kernel+=$k$'\n'
+    grep -qx CONFIG_PPC_64K_PAGES=y "$cache/config-$v" 2>/dev/null && pages64k+=$k$'\n'
+done
+[[ -z $want && -n $pages64k ]] && kernel=$pages64k
+kernel=$(printf '%s' "$kernel" | sort -V | tail -n1)
+[[ -n $kernel ]] || die "missing ppc64el kernel${want:+ $want} in $cache $need_deps"
+[[ -r $kernel ]] || die "cannot read $kernel (run as root or chmod a+r it)"
+command -v qemu-system-ppc64 >/dev/null || die "missing qemu-system-ppc64 $need_deps"
+busybox=$cache/busybox
+[[ -x $busybox ]] || die "missing ppc64el busybox in $cache $need_deps"
+[[ -e $cross/ld64.so.2 ]] || die "missing $cross/ld64.so.2 $need_deps"
+readelf=readelf
+command -v powerpc64le-linux-gnu-readelf >/dev/null && readelf=powerpc64le-linux-gnu-readelf
+command -v "$readelf" >/dev/null || die "missing readelf (apt-get install binutils)"
+;;
+*) die "unknown architecture: $arch (x86_64 or ppc64le)" ;;
+esac
 command -v cpio >/dev/null || die "missing cpio (apt-get install cpio)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-in-vm.XXXXXX") || die "mktemp failed"
@@ -52,6 +91,49 @@ copy_deps() {
     done
 }
 
+# ppc64le: ldd cannot run a foreign binary, so follow the ELF headers: the
+# loader (PT_INTERP, /lib64/ld64.so.2) and each DT_NEEDED library, found
+# among the -f files (in /bin, LD_LIBRARY_PATH), in FILE's RUNPATH/RPATH
+# (copied to its host path, as ldd's answer is on x86), or in the cross
+# glibc (copied to the VM's multiarch directory); then their own NEEDED.
+loaders=
+is_ppc64() { "$readelf" -h "$1" 2>/dev/null | grep -q 'Machine:.*PowerPC64'; }
+copy_cross_deps() {
+    local f=$1 interp need d dirs=() src dest
+    interp=$("$readelf" -l "$f" 2>/dev/null | sed -n 's/.*program interpreter: \(.*\)]$/\1/p')
+    if [[ -n $interp && ! -e $root$interp ]]; then
+        mkdir -p "$root${interp%/*}" && cp -L "$cross/${interp##*/}" "$root$interp" ||
+            die "cannot copy the loader $interp"
+        loaders+=" ${interp##*/} "
+    fi
+    for d in $("$readelf" -d "$f" 2>/dev/null | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]$/\1/p' | tr : ' '); do
+        dirs+=("${d//\$ORIGIN/$(dirname "$(readlink -f "$f")")}")
+    done
+    for need in $("$readelf" -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+        [[ -e $root/bin/$need ]] && continue  # a -f file: copied, and followed on its own
+        [[ $loaders == *" $need "* ]] && continue  # the loader is loaded already
+        src= dest=
+        for d in "${dirs[@]}"; do
+            if [[ -e $d/$need ]] && is_ppc64 "$d/$need"; then src=$d/$need dest=$root$d/$need; break; fi
+        done
+        if [[ -z $src && -e $cross/$need ]]; then src=$cross/$need dest=$root$multiarch/$need; fi
+        if [[ -z $src ]]; then echo "run-in-vm: $need (needed by ${f##*/}) not found" >&2; continue; fi
+        [[ -e $dest ]] && continue
+        mkdir -p "${dest%/*}" && cp -L "$src" "$dest" || die "cannot copy $src"
+        copy_cross_deps "$src"
+    done
+}
+
+if [[ $arch == ppc64le ]]; then
+    cp -L "$busybox" "$root/bin/busybox" || die "cannot copy $busybox"
+    # glibc loads libgcc_s at run time (pthread_cancel, backtrace).
+    mkdir -p "$root$multiarch" && cp -L "$cross/libgcc_s.so.1" "$root$multiarch/" ||
+        die "cannot copy $cross/libgcc_s.so.1"
+    for f in "${files[@]}"; do
+        cp -L "$f" "$root/bin/${f##*/}" || die "cannot copy $f"
+    done
+    for f in "${files[@]}"; do copy_cross_deps "$f"; done
+else
 cp -L "$busybox" "$root/bin/busybox" && copy_deps "$busybox"  # tolerate a dynamic busybox
 # glibc loads libgcc_s at run time (pthread_cancel, backtrace): no ldd
 # line names it, so copy it to its host path when the host has it.
@@ -63,6 +145,7 @@ for f in "${files[@]}"; do
     cp -L "$f" "$root/bin/${f##*/}" || die "cannot copy $f"
     copy_deps "$f"
 done
+fi
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 
@@ -103,6 +186,19 @@ accel=(-accel tcg)
 if [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qw pku /proc/cpuinfo; then
     accel=(-accel kvm -accel tcg)  # QEMU falls back to TCG if KVM fails
 fi
+vm=(qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m 512
+    -nographic -nic none -no-reboot -kernel "$kernel" -initrd "$tmp/initrd"
+    -append "console=ttyS0 quiet panic=-1")
+# POWER9 bare metal (OPAL firmware, skiboot from qemu-system-data): the
+# hash MMU (disable_radix) is the one with keys; -nodefaults skips the PCI
+# link training (seconds); poweroff needs the BMC.
+if [[ $arch == ppc64le ]]; then
+    vm=(qemu-system-ppc64 -M powernv9 -cpu power9 -smp 2 -m 1G -nodefaults
+        -nographic -chardev "stdio,id=con" -serial chardev:con
+        -device "ipmi-bmc-sim,id=bmc0" -device "isa-ipmi-bt,bmc=bmc0,irq=10"
+        -no-reboot -kernel "$kernel" -initrd "$tmp/initrd"
+        -append "console=hvc0 disable_radix quiet panic=-1")
+fi
 
 raw=/dev/null; ((verbose)) && raw=/dev/stderr
 # --foreground keeps qemu in our process group, so Ctrl-C reaches it.
@@ -110,9 +206,7 @@ raw=/dev/null; ((verbose)) && raw=/dev/stderr
 # between the markers is the command's; the exit marker may follow output
 # that lacks a final newline, so look for it anywhere in the line.
 boot() {
-    timeout --foreground "$timeout_s" qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m 512 \
-        -nographic -nic none -no-reboot -kernel "$kernel" -initrd "$tmp/initrd" \
-        -append "console=ttyS0 quiet panic=-1" </dev/null 2>"$tmp/qemu.err" |
+    timeout --foreground "$timeout_s" "${vm[@]}" </dev/null 2>"$tmp/qemu.err" |
         tee "$raw" | awk -v rcfile="$tmp/rc" -v startfile="$tmp/started" '
             { sub(/\r$/, "") }
             !on { on = index($0, "@@PKVM-START@@") > 0; if (on) print "" >startfile; next }
