@@ -17,7 +17,8 @@
 #             outside src/arch/ (scripts/layout-check.sh)
 #   ppc64     the library and tests cross-built for ppc64le, both suites
 #             in QEMU's POWER9 machine: on a 64 KiB-page kernel (6.1,
-#             28 keys) and on a 4 KiB-page one (6.12, 4 keys)
+#             28 keys) and on a 4 KiB-page one (6.12, 4 keys); the
+#             unmodified-program checks there too
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,6 +102,14 @@ if sh scripts/deps.sh ppc; then
 			grep -q "^hw/$env: [1-9][0-9]* passed, [0-9]* failed, 0 skipped" "$out/$env.log" ||
 				failures+=("$env: the hardware backend did not run every test in the POWER9 VM")
 		done
+		# The unmodified glibc program and the CLI there too.
+		b=build-ppc64le
+		suite unmodified-ppc64 bash tests/vm/run-in-vm.sh -a ppc64le -k 6.1 -t 600 \
+			-f $b/pkeys -f $b/libpkeys_preload.so -f $b/glibc_pkey_program \
+			-f $b/glibc_pkey_ported -f tests/compat/unmodified.sh -- \
+			sh /bin/unmodified.sh /bin ppc64
+		grep -q '^unmodified/ppc64: [1-9][0-9]* passed' "$out/unmodified-ppc64.log" ||
+			failures+=("unmodified-ppc64: the checks did not run in the POWER9 VM")
 	fi
 else
 	failures+=("deps: could not install what the POWER tests need")

@@ -112,7 +112,7 @@ static int info(int json)
 		json_str("guarantee", in.guarantee, "");
 		printf("}\n");
 	} else {
-		printf("CPU:        PKU %s, OSPKE %s\n", yes(in.cpu_pku),
+		printf("CPU:        keys %s, enabled %s\n", yes(in.cpu_pku),
 		       yes(in.cpu_ospke));
 		if (in.kernel_pkeys)
 			printf("kernel:     pkey_alloc(2) works\n");

@@ -1,7 +1,7 @@
 /* The thread-local AMR copy arch/ppc64.h reads and writes. */
-#include "arch/arch.h"
+#if defined(__powerpc64__)
+#include "arch/ppc64.h"
 
-#if defined(PK__ARCH_PPC64)
 __thread uint64_t pk__ppc_amr __attribute__((tls_model("initial-exec")));
 __thread int pk__ppc_amr_known __attribute__((tls_model("initial-exec")));
 #endif

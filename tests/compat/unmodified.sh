@@ -62,8 +62,21 @@ expect() {
 
 backend=$("$pkeys" info | sed -n 's/^backend: *//p')
 echo "pkeys info: backend $backend"
+# Any backend but the emulation is hardware keys.
+hw=0
+case $backend in emu | none | '') ;; *) hw=1 ;; esac
+# glibc's own pkey_get/pkey_set read the AMR back, which QEMU's POWER
+# machine returns as 0 in user mode: there they cannot work (the library
+# keeps its own copy).  Real POWER has no such limit.
+glibc_rights=1
+if [ "$backend" = power_amr ] && [ "$env" != native ]; then
+	glibc_rights=0
+fi
 
-if [ "$backend" = x86_pku ]; then
+if [ "$hw" = 1 ] && [ "$glibc_rights" = 0 ]; then
+	skipped=$((skipped + 2))
+	echo "SKIP plain run (QEMU's POWER machine reads the AMR as 0 in user mode: glibc's pkey_get cannot work)"
+elif [ "$hw" = 1 ]; then
 	expect "plain run passes (hardware keys)" 0 '^PASS' "$prog"
 	expect "plain run, stray write stopped" 139 'key is closed' "$prog" violate
 else
@@ -76,7 +89,12 @@ else
 	skipped=$((skipped + 1))
 	echo "SKIP the ported program ($dir/glibc_pkey_ported is missing)"
 fi
-expect "pkeys run passes" 0 '^PASS' "$pkeys" run -- "$prog"
+if [ "$glibc_rights" = 1 ]; then
+	expect "pkeys run passes" 0 '^PASS' "$pkeys" run -- "$prog"
+else
+	skipped=$((skipped + 1))
+	echo "SKIP pkeys run on hardware keys runs glibc's pkey_get (see above)"
+fi
 expect "pkeys run, stray write stopped by SIGSEGV" 139 'key is closed' \
 	"$pkeys" run -- "$prog" violate
 expect "PKEYS_BACKEND=emu pkeys run passes" 0 '^PASS' \
@@ -86,7 +104,7 @@ expect "PKEYS_BACKEND=emu pkeys run, stray write stopped" 139 'key is closed' \
 
 # What `pkeys run` does to the environment.
 show='echo "LD_PRELOAD=[$LD_PRELOAD]"'
-if [ "$backend" = x86_pku ]; then
+if [ "$hw" = 1 ]; then
 	expect "pkeys run leaves LD_PRELOAD alone on hardware" 0 \
 		'^LD_PRELOAD=\[\]$' "$pkeys" run -- sh -c "$show"
 else
