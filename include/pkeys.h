@@ -240,7 +240,9 @@ PK_API int pk_keys_available(void);
  *            or no memory for the library's records;
  *   -EBUSY   PK_RANGE_EXCL and a key is assigned in the range;
  *   -EPERM   the authority check failed;
- *   -EACCES and other errors of mprotect(2), with every page unchanged.
+ *   -EACCES  the kernel refused the protection (as mprotect(2));
+ *   -EIO     an internal step failed in a way not listed here (see
+ *            pk_protect_range(3)); every page unchanged in all cases.
  * len 0 succeeds and changes nothing once the arguments are valid.
  */
 PK_API int pk_protect_range(void *addr, size_t len, int key, unsigned flags);

@@ -122,3 +122,163 @@ void test_len_zero(void)
 	CHECK_EQ(pk_key_free(k), 0);
 	CHECK_EQ(pk_mprotect(p, 0, PROT_NONE, k), -EINVAL);
 }
+
+/*
+ * Errors no man page lists, made to come from the kernel's protection
+ * calls (pk__test_fail_protect): each public call returns one its page
+ * lists instead, and changes nothing.  EBADF, which no protection call
+ * can really return, stands for "an internal step failed unexpectedly"
+ * and must come back as EIO; EMFILE, a shortage, stays EMFILE where a
+ * page lists it (reading /proc) and becomes ENOMEM where it does not.
+ */
+void pk__test_fail_protect(int nth, int err);
+
+#define INJ_KEYS 20 /* more than the hardware's: the last ones are evicted */
+
+struct state {
+	int key, read, write;
+};
+
+static struct state state_of(char *page)
+{
+	struct pk_fault f;
+
+	return (struct state){pk_key_of(page), pkt_access(page, R, 0, &f),
+			      pkt_access(page, W, 0, &f)};
+}
+
+static void expect_unchanged(char *p, size_t n, const struct state *before,
+			     const char *call, int nth)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct state now = state_of(p + i * pkt_page());
+		if (memcmp(&now, &before[i], sizeof(now)))
+			pkt_fail(__FILE__, __LINE__,
+				 "%s, failure at call %d: page %zu was key %d "
+				 "r%d w%d, is key %d r%d w%d", call, nth, i,
+				 before[i].key, before[i].read, before[i].write,
+				 now.key, now.read, now.write);
+	}
+}
+
+enum op { OP_MPROTECT, OP_PROTECT, OP_UNPROTECT, OP_PLAIN_MPROTECT };
+
+/*
+ * Fail the op's first, second, ... protection call until it succeeds;
+ * every failure must be `want` with the pages as before.
+ */
+static void range_op_injected(enum op op, char *p, size_t n, int key, int err,
+			      int want)
+{
+	static const char *const names[] = {"pk_mprotect", "pk_protect_range",
+					    "pk_unprotect_range", "mprotect"};
+	struct state before[4];
+	size_t len = n * pkt_page();
+	int rc, failures = 0;
+
+	for (size_t i = 0; i < n; i++)
+		before[i] = state_of(p + i * pkt_page());
+	for (int nth = 1;; nth++) {
+		pk__test_fail_protect(nth, err);
+		if (op == OP_MPROTECT)
+			rc = pk_mprotect(p, len, PROT_READ | PROT_WRITE, key);
+		else if (op == OP_PROTECT)
+			rc = pk_protect_range(p, len, key, PK_NO_CHECK_AUTHORITY);
+		else if (op == OP_UNPROTECT)
+			rc = pk_unprotect_range(p, len, PK_NO_CHECK_AUTHORITY);
+		else /* the interposed call, with mprotect(2)'s errors */
+			rc = mprotect(p, len, PROT_READ) ? -errno : 0;
+		pk__test_fail_protect(0, 0);
+		if (rc == 0)
+			break;
+		if (rc != want)
+			pkt_fail(__FILE__, __LINE__,
+				 "%s, failure %d injected at call %d: got %d, "
+				 "want %d", names[op], err, nth, rc, want);
+		failures++;
+		expect_unchanged(p, n, before, names[op], nth);
+	}
+	if (failures == 0)
+		pkt_fail(__FILE__, __LINE__, "%s: no failure reached", names[op]);
+}
+
+/*
+ * pk_set on a key with pages: the emulation reprotects them, and so does
+ * the hardware backend for an evicted key (moving it into a hardware key
+ * first; a failure there falls back to eviction, which may succeed).
+ */
+static void set_injected(int k, char *pages[], int n, int err, int want)
+{
+	int failures = 0;
+
+	for (int nth = 1; nth <= 24; nth++) {
+		int old = pk_get(k), rc, now;
+		unsigned rights = (unsigned)old ^ PK_DISABLE_ACCESS;
+
+		pk__test_fail_protect(nth, err);
+		rc = pk_set(k, rights);
+		pk__test_fail_protect(0, 0);
+		if (rc != 0 && rc != want)
+			pkt_fail(__FILE__, __LINE__,
+				 "pk_set, failure %d injected at call %d: got "
+				 "%d, want %d", err, nth, rc, want);
+		failures += rc != 0;
+		now = pk_get(k);
+		CHECK_EQ(now, rc == 0 ? (int)rights : old);
+		for (int i = 0; i < n; i++) {
+			if (now & PK_DISABLE_ACCESS)
+				EXPECT_FAULT(pages[i], R, k);
+			else
+				EXPECT_OK(pages[i], W);
+		}
+	}
+	/* Hardware: a move that failed may have fallen back to eviction. */
+	if (!pkt_exact())
+		CHECK(failures > 0);
+}
+
+void test_injected_errors(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(INJ_KEYS + 11, PROT_READ | PROT_WRITE);
+	char *q, *set_pages[3];
+	int keys[INJ_KEYS], k;
+
+	for (int i = 0; i < INJ_KEYS; i++) {
+		keys[i] = pkt_key(0);
+		CHECK_EQ(pk_protect_range(p + i * pg, pg, keys[i], 0), 0);
+	}
+	/*
+	 * Three pages in different states, each a piece of its own: keyed
+	 * and open, unkeyed and read-only, keyed and write-disabled.
+	 */
+	q = p + (INJ_KEYS + 1) * pg;
+	CHECK_EQ(pk_mprotect(q, pg, PROT_READ | PROT_WRITE, keys[0]), 0);
+	CHECK_EQ(pk_mprotect(q + pg, pg, PROT_READ, 0), 0);
+	CHECK_EQ(pk_mprotect(q + 2 * pg, pg, PROT_READ | PROT_WRITE, keys[1]),
+		 0);
+	CHECK_EQ(pk_set(keys[1], PK_DISABLE_WRITE), 0);
+
+	range_op_injected(OP_MPROTECT, q, 3, keys[2], EBADF, -EIO);
+	range_op_injected(OP_PROTECT, q, 3, keys[0], EBADF, -EIO);
+	range_op_injected(OP_UNPROTECT, q, 3, 0, EBADF, -EIO);
+	CHECK_EQ(pk_protect_range(q, 3 * pg, keys[1], 0), 0);
+	range_op_injected(OP_PLAIN_MPROTECT, q, 3, 0, EBADF, -ENOMEM);
+	CHECK_EQ(pk_protect_range(q, 3 * pg, keys[0], PK_NO_CHECK_AUTHORITY), 0);
+	/* Listed for the range calls (reading /proc): kept. */
+	range_op_injected(OP_MPROTECT, q, 3, keys[2], EMFILE, -EMFILE);
+
+	/* The last key: evicted on hardware, so pk_set reprotects pages. */
+	k = keys[INJ_KEYS - 1];
+	for (int i = 0; i < 3; i++) {
+		/* Separate ranges: one protection call each. */
+		set_pages[i] = p + (INJ_KEYS + 5 + 2 * i) * pg;
+		CHECK_EQ(pk_protect_range(set_pages[i], pg, k, 0), 0);
+	}
+	set_injected(k, set_pages, 3, EBADF, -EIO);
+	set_injected(k, set_pages, 3, EMFILE, -ENOMEM);
+	/* The other keys' pages are as they were, open. */
+	CHECK_EQ(pk_set(keys[1], 0), 0);
+	for (int i = 0; i < INJ_KEYS - 1; i++)
+		EXPECT_OK(p + i * pg, W);
+}

@@ -6,7 +6,8 @@
 
 /*
  * pk_mprotect; strict 0 gives mprotect(2)'s leniency (NULL address,
- * unknown prot bits passed on to the kernel) for the interposed call.
+ * unknown prot bits passed on to the kernel) and only mprotect(2)'s
+ * errors, for the interposed call.
  */
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <sched.h>
 
+#include "api/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
 #include "core/threads.h"
@@ -35,8 +36,8 @@ static unsigned times(const struct pk_domain_entry *d, int n, int key)
 	return c;
 }
 
-int pk_domain_enter(const struct pk_domain_entry *d, int n,
-		    struct pk_domain_saved *saved)
+static int domain_enter(const struct pk_domain_entry *d, int n,
+			struct pk_domain_saved *saved)
 {
 	const struct pk__backend *b;
 	int keys[PK_DOMAIN_MAX], i, rc;
@@ -50,7 +51,7 @@ int pk_domain_enter(const struct pk_domain_entry *d, int n,
 			return -EINVAL;
 	b = pk__backend_peek();
 	if (!b)
-		return pk__init_status() ? pk__init_status() : -EINVAL;
+		return pk_init() ? pk_init() : -EINVAL;
 	t = pk__thread_state;
 	for (i = 0; i < n; i++) {
 		if (t && t->domain_refs[d[i].key] + times(d, n, d[i].key) > 255)
@@ -100,7 +101,7 @@ int pk_domain_enter(const struct pk_domain_entry *d, int n,
 	return 0;
 }
 
-int pk_domain_leave(const struct pk_domain_saved *saved)
+static int domain_leave(const struct pk_domain_saved *saved)
 {
 	const struct pk__backend *b = pk__backend_peek();
 	struct pk__thread *t = pk__thread_state;
@@ -123,4 +124,16 @@ int pk_domain_leave(const struct pk_domain_saved *saved)
 		t->domain_refs[keys[i]]--;
 	release(keys, saved->n);
 	return 0;
+}
+
+/* Failures go through pk__api_err (api/errors.c). */
+int pk_domain_enter(const struct pk_domain_entry *d, int n,
+		    struct pk_domain_saved *saved)
+{
+	return pk__api_err(PK__CALL_DOMAIN, domain_enter(d, n, saved));
+}
+
+int pk_domain_leave(const struct pk_domain_saved *saved)
+{
+	return pk__api_err(PK__CALL_DOMAIN, domain_leave(saved));
 }

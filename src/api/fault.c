@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api/errors.h"
 #include "arch/arch.h"
 #include "backend/select.h"
 #include "core/keys.h"
@@ -280,7 +281,7 @@ int pk_fault_report(unsigned flags)
 
 	if (flags)
 		return -EINVAL;
-	rc = install();
+	rc = pk__api_err(PK__CALL_SIGNALS, install());
 	if (rc == 0)
 		reporting = 1;
 	return rc;
@@ -288,7 +289,7 @@ int pk_fault_report(unsigned flags)
 
 int pk_fault_set_handler(pk_fault_fn fn, void *ctx)
 {
-	int rc = install();
+	int rc = pk__api_err(PK__CALL_SIGNALS, install());
 
 	if (rc == 0) {
 		callback_ctx = ctx;
@@ -305,7 +306,7 @@ int pk_try(void (*fn)(void *), void *arg, struct pk_fault *fault)
 
 	if (!fn)
 		return -EINVAL;
-	rc = install();
+	rc = pk__api_err(PK__CALL_SIGNALS, install());
 	if (rc)
 		return rc;
 	frame.up = tries;
@@ -354,5 +355,6 @@ int pk_sigaltstack(const stack_t *ss, stack_t *old)
 		if (keyed)
 			return -EOPNOTSUPP;
 	}
-	return sigaltstack(ss, old) ? -errno : 0;
+	return sigaltstack(ss, old) ? pk__api_err(PK__CALL_SIGALTSTACK, -errno)
+				    : 0;
 }

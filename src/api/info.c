@@ -4,14 +4,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api/errors.h"
 #include "arch/arch.h"
 #include "backend/select.h"
 #include "core/lock.h"
 #include "pkeys.h"
 
+/*
+ * Every call without a backend returns this error, also mapped: a
+ * failure of the hardware backend's probe or set-up other than the
+ * documented ones still means it cannot work here (EOPNOTSUPP).
+ */
 int pk_init(void)
 {
-	return pk__init_status();
+	return pk__api_err(PK__CALL_INIT, pk__init_status());
 }
 
 const char *pk_backend_name(void)
@@ -37,7 +43,7 @@ int pk_keys_available(void)
 	int n;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	pk__lock_take();
 	n = b->available();
 	pk__lock_drop();

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
 #include "core/lock.h"
@@ -20,13 +21,13 @@
  * rights: records forget what they held for a key number freed before,
  * and the backend makes it so in every thread before this returns.
  */
-int pk_key_alloc(unsigned flags, unsigned rights)
+static int key_alloc(unsigned flags, unsigned rights)
 {
 	const struct pk__backend *b = pk__ready();
 	int key, rc;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	if (flags || (rights & ~PK__RIGHTS_MASK))
 		return -EINVAL;
 	pk__lock_take();
@@ -52,13 +53,13 @@ int pk_key_alloc(unsigned flags, unsigned rights)
 	return key;
 }
 
-int pk_key_free(int key)
+static int key_free(int key)
 {
 	const struct pk__backend *b = pk__ready();
 	int rc;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	pk__lock_take();
 	if (!pk__key_allocated(key))
 		rc = -EINVAL;
@@ -85,14 +86,14 @@ int pk_key_free(int key)
  * Every thread's rights for key, changed before this returns.  The old
  * rights are kept so that a failure puts every record back.
  */
-int pk_set_all(int key, unsigned rights)
+static int set_all(int key, unsigned rights)
 {
 	const struct pk__backend *b = pk__ready();
 	uint8_t *old, old_init;
 	int i, n, rc;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	if (rights & ~PK__RIGHTS_MASK)
 		return -EINVAL;
 	if (key == PK_KEY_DEFAULT)
@@ -131,7 +132,7 @@ int pk_set_all(int key, unsigned rights)
 	return rc;
 }
 
-int pk_set(int key, unsigned rights)
+static int set(int key, unsigned rights)
 {
 	const struct pk__backend *b;
 
@@ -142,13 +143,13 @@ int pk_set(int key, unsigned rights)
 		return rights ? -EINVAL : 0;
 	b = pk__ready();
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return b->set(key, rights);
 }
 
-int pk_get(int key)
+static int get(int key)
 {
 	const struct pk__backend *b;
 
@@ -156,8 +157,37 @@ int pk_get(int key)
 		return 0;
 	b = pk__ready();
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return b->get(key);
+}
+
+/*
+ * The public calls: each failure goes through pk__api_err, which keeps
+ * the errors their man pages list and maps the others (api/errors.c).
+ */
+int pk_key_alloc(unsigned flags, unsigned rights)
+{
+	return pk__api_err(PK__CALL_KEY_ALLOC, key_alloc(flags, rights));
+}
+
+int pk_key_free(int key)
+{
+	return pk__api_err(PK__CALL_KEY_FREE, key_free(key));
+}
+
+int pk_set_all(int key, unsigned rights)
+{
+	return pk__api_err(PK__CALL_SET_ALL, set_all(key, rights));
+}
+
+int pk_set(int key, unsigned rights)
+{
+	return pk__api_err(PK__CALL_SET, set(key, rights));
+}
+
+int pk_get(int key)
+{
+	return pk__api_err(PK__CALL_SET, get(key));
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/errors.h"
 #include "backend/select.h"
 #include "core/change.h"
 #include "core/keys.h"
@@ -18,7 +19,8 @@
 #include "os/page.h"
 #include "os/sys.h"
 
-int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
+static int mprotect_keyed(void *addr, size_t len, int prot, int key,
+			  int strict)
 {
 	const struct pk__backend *b = pk__ready();
 	uintptr_t start = (uintptr_t)addr, end;
@@ -36,7 +38,7 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 		return -EINVAL;
 	end = start + len;
 	if (key < -1 || (key > 0 && !pk__key_allocated(key)))
-		return b || key <= 0 ? -EINVAL : pk__init_status();
+		return b || key <= 0 ? -EINVAL : pk_init();
 	if (len == 0)
 		return 0;
 	if (!b) /* No backend: the default key still works, as mprotect. */
@@ -52,6 +54,16 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 			PK__C_PROT | (key == 0 ? PK__C_FORGET : 0)});
 	pk__lock_drop();
 	return rc;
+}
+
+/*
+ * The interposed mprotect(2) (strict 0) answers with mprotect(2)'s
+ * errors, pk_mprotect with its man page's (api/errors.c).
+ */
+int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
+{
+	return pk__api_err(strict ? PK__CALL_MPROTECT : PK__CALL_SYS_MPROTECT,
+			   mprotect_keyed(addr, len, prot, key, strict));
 }
 
 int pk_mprotect(void *addr, size_t len, int prot, int key)
@@ -89,14 +101,14 @@ static int range_args(const void *addr, size_t len, unsigned flags,
 	return 0;
 }
 
-int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
+static int protect_range(void *addr, size_t len, int key, unsigned flags)
 {
 	const struct pk__backend *b = pk__ready();
 	uintptr_t start, end;
 	int rc;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	rc = range_args(addr, len, flags,
 			PK_RANGE_EXCL | PK_RANGE_PERSIST |
 				PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND,
@@ -121,14 +133,14 @@ int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
 	return rc;
 }
 
-int pk_unprotect_range(void *addr, size_t len, unsigned flags)
+static int unprotect_range(void *addr, size_t len, unsigned flags)
 {
 	const struct pk__backend *b = pk__ready();
 	uintptr_t start, end;
 	int rc;
 
 	if (!b)
-		return pk__init_status();
+		return pk_init();
 	rc = range_args(addr, len, flags,
 			PK_NO_CHECK_AUTHORITY | PK_RANGE_ROUND, &start, &end);
 	if (rc || start == end)
@@ -157,7 +169,8 @@ int pk_key_of(const void *addr)
 	return key;
 }
 
-int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
+static int mmap_keyed(void **addr, size_t len, int prot, int flags,
+		      int key)
 {
 	const struct pk__backend *b = pk__ready();
 	size_t page = pk__page_size();
@@ -168,7 +181,7 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	if (!addr || len == 0 || len > SIZE_MAX - page + 1 ||
 	    (prot & ~PK__PROT_MASK) || key < -1 ||
 	    (key > 0 && !pk__key_allocated(key)))
-		return !b && key > 0 ? pk__init_status() : -EINVAL;
+		return !b && key > 0 ? pk_init() : -EINVAL;
 	len = (len + page - 1) & ~(page - 1);
 	hint = *addr; /* before the lock: the caller's memory may fault */
 	/*
@@ -218,7 +231,7 @@ int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
 	return rc;
 }
 
-int pk_munmap(void *addr, size_t len)
+static int munmap_keyed(void *addr, size_t len)
 {
 	size_t page = pk__page_size();
 	uintptr_t start = (uintptr_t)addr;
@@ -234,4 +247,28 @@ int pk_munmap(void *addr, size_t len)
 		pk__reg_unmapped(start, start + len);
 	pk__lock_drop();
 	return rc;
+}
+
+/* The public calls' failures go through pk__api_err (api/errors.c). */
+int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
+{
+	return pk__api_err(PK__CALL_PROTECT_RANGE,
+			   protect_range(addr, len, key, flags));
+}
+
+int pk_unprotect_range(void *addr, size_t len, unsigned flags)
+{
+	return pk__api_err(PK__CALL_UNPROTECT_RANGE,
+			   unprotect_range(addr, len, flags));
+}
+
+int pk_mmap(void **addr, size_t len, int prot, int flags, int key)
+{
+	return pk__api_err(PK__CALL_MMAP,
+			   mmap_keyed(addr, len, prot, flags, key));
+}
+
+int pk_munmap(void *addr, size_t len)
+{
+	return pk__api_err(PK__CALL_MUNMAP, munmap_keyed(addr, len));
 }

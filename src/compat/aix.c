@@ -8,13 +8,17 @@
 
 #include <pkeys/aix.h>
 
+#include "api/errors.h"
+
 /*
  * The one place where the library's -errno becomes AIX's result.  Other
  * failures keep their -errno: AIX has no code for them, and a distinct
- * value says more than folding them into one of the four.
+ * value says more than folding them into one of the four.  Those are
+ * the ones pkeys_aix(3) lists; api/errors.c maps the rest.
  */
 static kerrno_t aix_result(int rc)
 {
+	rc = pk__api_err(PK__CALL_AIX, rc);
 	switch (rc) {
 	case -EINVAL:
 		return PK_AIX_EINVAL;

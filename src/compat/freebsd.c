@@ -28,6 +28,7 @@
 
 #include <pkeys/freebsd.h>
 
+#include "api/errors.h"
 #include "core/lock.h"
 #include "os/page.h"
 #include "pkeys.h"
@@ -37,12 +38,17 @@
 /* The library key bound to each index; 0 while unbound. */
 static int bound[FREEBSD_KEYS];
 
-/* The one place where the library's -errno becomes -1 and errno. */
-static int freebsd_result(int rc)
+/*
+ * The one place where the library's -errno becomes -1 and errno: first
+ * one of the errors pkeys_freebsd(3) lists for the call (api/errors.c
+ * maps the others), then ENOSPC, no library key left to bind an index
+ * to, is FreeBSD's ENOMEM.
+ */
+static int freebsd_result(enum pk__call call, int rc)
 {
+	rc = pk__api_err(call, rc);
 	if (rc >= 0)
 		return 0;
-	/* No library key left to bind an index to. */
 	errno = rc == -ENOSPC ? ENOMEM : -rc;
 	return -1;
 }
@@ -157,11 +163,11 @@ int pkeys_x86_pkru_get_perm(unsigned int keyidx, int *access, int *modify)
 	if (rc == 0 && keyidx >= FREEBSD_KEYS)
 		rc = -EINVAL;
 	if (rc)
-		return freebsd_result(rc);
+		return freebsd_result(PK__CALL_FREEBSD_PERM, rc);
 	/* An index not bound yet has the full access FreeBSD starts with. */
 	key = keyidx ? bound_key(keyidx) : 0;
 	if (key > 0 && (rights = pk_get(key)) < 0)
-		return freebsd_result(rights);
+		return freebsd_result(PK__CALL_FREEBSD_PERM, rights);
 	if (access)
 		*access = !(rights & PK_DISABLE_ACCESS);
 	if (modify)
@@ -185,7 +191,7 @@ int pkeys_x86_pkru_set_perm(unsigned int keyidx, int access, int modify)
 	/* Key 0 covers every stack: pk_set refuses to restrict it (EINVAL). */
 	if (rc == 0)
 		rc = with_key(keyidx, set_rights, &rights);
-	return freebsd_result(rc);
+	return freebsd_result(PK__CALL_FREEBSD_PERM, rc);
 }
 
 struct range {
@@ -209,14 +215,15 @@ int pkeys_x86_pkru_protect_range(void *addr, unsigned long len,
 
 	if (keyidx >= FREEBSD_KEYS ||
 	    (flags & ~(AMD64_PKRU_EXCL | AMD64_PKRU_PERSIST)))
-		return freebsd_result(-EINVAL);
+		return freebsd_result(PK__CALL_FREEBSD_RANGE, -EINVAL);
 	if ((rc = pages(addr, len, &r.sva, &r.n)) || (rc = supported()))
-		return freebsd_result(rc);
+		return freebsd_result(PK__CALL_FREEBSD_RANGE, rc);
 	if (flags & AMD64_PKRU_EXCL)
 		r.flags |= PK_RANGE_EXCL;
 	if (flags & AMD64_PKRU_PERSIST)
 		r.flags |= PK_RANGE_PERSIST;
-	return freebsd_result(with_key(keyidx, assign, &r));
+	return freebsd_result(PK__CALL_FREEBSD_RANGE,
+			      with_key(keyidx, assign, &r));
 }
 
 int pkeys_x86_pkru_unprotect_range(void *addr, unsigned long len)
@@ -226,7 +233,8 @@ int pkeys_x86_pkru_unprotect_range(void *addr, unsigned long len)
 	int rc;
 
 	if ((rc = pages(addr, len, &sva, &n)) || (rc = supported()))
-		return freebsd_result(rc);
-	return freebsd_result(
-		pk_unprotect_range((void *)sva, n, PK_NO_CHECK_AUTHORITY));
+		return freebsd_result(PK__CALL_FREEBSD_RANGE, rc);
+	return freebsd_result(PK__CALL_FREEBSD_RANGE,
+			      pk_unprotect_range((void *)sva, n,
+						 PK_NO_CHECK_AUTHORITY));
 }

@@ -21,18 +21,23 @@
 
 #include <pkeys/glibc.h>
 
+#include "api/errors.h"
+
 #define GLIBC_KEYS 16
 
 /* Bit k: key k was retired by pkey_free and is still held. */
 static unsigned retired;
 
 /*
- * The one place where the library's -errno becomes glibc's -1 and errno.
- * "No backend can work" (-EOPNOTSUPP) is glibc's ENOSYS: the system does
- * not implement protection keys.
+ * The one place where the library's -errno becomes glibc's -1 and errno:
+ * first one of the errors pkeys_glibc(3) lists for the call (an error
+ * the library's call may return but glibc's may not is mapped, in
+ * api/errors.c), then "no backend can work" (-EOPNOTSUPP) is glibc's
+ * ENOSYS: the system does not implement protection keys.
  */
-static int glibc_result(int rc)
+static int glibc_result(enum pk__call call, int rc)
 {
+	rc = pk__api_err(call, rc);
 	if (rc >= 0)
 		return rc;
 	errno = rc == -EOPNOTSUPP ? ENOSYS : -rc;
@@ -74,20 +79,20 @@ int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights)
 
 	if (flags || (access_rights & ~(unsigned)(PKEY_DISABLE_ACCESS |
 						  PKEY_DISABLE_WRITE)))
-		return glibc_result(-EINVAL);
+		return glibc_result(PK__CALL_GLIBC_ALLOC, -EINVAL);
 	reap();
 	key = pk_key_alloc(0, PK_DISABLE_ACCESS);
 	if (key < 0)
-		return glibc_result(key);
+		return glibc_result(PK__CALL_GLIBC_ALLOC, key);
 	if (key >= GLIBC_KEYS) {
 		/* Keys 1..15 are all taken (by this layer or other code). */
 		pk_key_free(key);
-		return glibc_result(-ENOSPC);
+		return glibc_result(PK__CALL_GLIBC_ALLOC, -ENOSPC);
 	}
 	rc = pk_set(key, access_rights);
 	if (rc) {
 		pk_key_free(key);
-		return glibc_result(rc);
+		return glibc_result(PK__CALL_GLIBC_ALLOC, rc);
 	}
 	return key;
 }
@@ -97,32 +102,33 @@ int pkeys_pkey_free(int key)
 	int rc;
 
 	if (!glibc_key(key) || is_retired(key))
-		return glibc_result(-EINVAL);
+		return glibc_result(PK__CALL_GLIBC_FREE, -EINVAL);
 	rc = pk_key_free(key);
 	if (rc == -EBUSY) {
 		__atomic_fetch_or(&retired, 1u << key, __ATOMIC_RELEASE);
 		rc = 0;
 	}
-	return glibc_result(rc);
+	return glibc_result(PK__CALL_GLIBC_FREE, rc);
 }
 
 int pkeys_pkey_mprotect(void *addr, size_t len, int prot, int key)
 {
 	if (key >= GLIBC_KEYS || is_retired(key))
-		return glibc_result(-EINVAL);
-	return glibc_result(pk_mprotect(addr, len, prot, key));
+		return glibc_result(PK__CALL_GLIBC_MPROTECT, -EINVAL);
+	return glibc_result(PK__CALL_GLIBC_MPROTECT,
+			    pk_mprotect(addr, len, prot, key));
 }
 
 int pkeys_pkey_set(int key, unsigned int access_rights)
 {
 	if (!glibc_key(key))
-		return glibc_result(-EINVAL);
-	return glibc_result(pk_set(key, access_rights));
+		return glibc_result(PK__CALL_GLIBC_SET, -EINVAL);
+	return glibc_result(PK__CALL_GLIBC_SET, pk_set(key, access_rights));
 }
 
 int pkeys_pkey_get(int key)
 {
 	if (!glibc_key(key))
-		return glibc_result(-EINVAL);
-	return glibc_result(pk_get(key));
+		return glibc_result(PK__CALL_GLIBC_SET, -EINVAL);
+	return glibc_result(PK__CALL_GLIBC_SET, pk_get(key));
 }

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/errors.h"
 #include "heap_flush.h"
 #include "heap_internal.h"
 
@@ -192,8 +193,8 @@ static int map_heap(struct pk_heap *h)
 	return rc;
 }
 
-int pk_heap_create(int key, const struct pk_heap_options *options,
-		   struct pk_heap **heap)
+static int heap_create(int key, const struct pk_heap_options *options,
+		       struct pk_heap **heap)
 {
 	struct pk_heap_options o = {0};
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), npages, words, len;
@@ -254,6 +255,19 @@ int pk_heap_create(int key, const struct pk_heap_options *options,
 	heaps_link(h);
 	*heap = h;
 	return 0;
+}
+
+/*
+ * The reservation's own system calls (madvise(2), mlock2(2)) answer
+ * with errors of their own: mapped with pk_mmap's, in one place
+ * (api/errors.c).  The other calls fail only through pk_set, whose
+ * errors are mapped already, and their own checks.
+ */
+int pk_heap_create(int key, const struct pk_heap_options *options,
+		   struct pk_heap **heap)
+{
+	return pk__api_err(PK__CALL_HEAP_CREATE,
+			   heap_create(key, options, heap));
 }
 
 int pk_heap_destroy(struct pk_heap *h, unsigned flags)
