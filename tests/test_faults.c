@@ -165,3 +165,29 @@ void test_plain_mprotect_keeps_key(void)
 	CHECK_EQ(pk_set(k, 0), 0);
 	EXPECT_OK(p + pg, W);
 }
+
+/*
+ * Execute-only memory: on hardware keys the kernel gives a PROT_EXEC
+ * mapping a key of its own (x86: one it allocates; POWER: key 2), so a
+ * read faults with SEGV_PKUERR; that is never the library's key.  On the
+ * emulation without kernel keys the page reads (page tables cannot say
+ * execute-only), and where the kernel has keys the read faults the same.
+ */
+void test_exec_only_not_a_key(void)
+{
+	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
+	struct pk_fault f;
+	int faulted;
+
+	p[0] = 0;
+	CHECK_EQ(mprotect(p, pkt_page(), PROT_EXEC), 0);
+	faulted = pkt_access(p, R, 0, &f);
+	if (pkt_exact())
+		CHECK(faulted);
+	if (faulted) {
+		CHECK(f.addr == p);
+		CHECK_EQ(f.access, R);
+		CHECK_EQ(f.key, -1);
+	}
+	CHECK_EQ(pk_key_of(p), 0);
+}
