@@ -3,7 +3,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all demo check bench bench-vm install clean deps
+.PHONY: all demo check bench bench-vm bench-vm-ppc install clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
@@ -31,11 +31,19 @@ bench-vm: all
 	@sh scripts/deps.sh vm
 	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
 	bash tests/vm/run-in-vm.sh -f $(BUILD)/bench_switch -f $(BUILD)/bench_ranges \
-		-f $(BUILD)/bench_threads -f $(BUILD)/bench_heap \
-		-- sh -c '/bin/bench_switch && /bin/bench_ranges && /bin/bench_threads && /bin/bench_heap'
+		-f $(BUILD)/bench_threads -f $(BUILD)/bench_heap -f $(BUILD)/bench_insns \
+		-- sh -c '/bin/bench_insns && /bin/bench_switch && /bin/bench_ranges && /bin/bench_threads && /bin/bench_heap'
+
+# Instruction counts on POWER, cross-built, in the POWER9 VM.
+bench-vm-ppc:
+	@sh scripts/deps.sh ppc
+	cmake -S . -B build-ppc64le -DBUILD_TESTING=ON \
+		-DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-ppc64le.cmake >/dev/null
+	cmake --build build-ppc64le -j2 >/dev/null
+	bash tests/vm/run-in-vm.sh -a ppc64le -f build-ppc64le/bench_insns -- bench_insns
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-check
+	rm -rf $(BUILD) build-asan build-tsan build-check build-ppc64le

@@ -8,6 +8,7 @@
  * Prints one line per test and a summary; exits 0 when nothing failed,
  * 1 when something did, 77 when every test was skipped.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -81,7 +82,7 @@ static void probe(void)
 static int run(const struct test *t, const char *backend, char *why,
 	       size_t whylen)
 {
-	int fds[2], status = 0;
+	int fds[2], status = 0, killed = 0;
 	char out[8192];
 	size_t used = 0;
 	ssize_t n;
@@ -93,6 +94,8 @@ static int run(const struct test *t, const char *backend, char *why,
 		return 1;
 	pid = fork();
 	if (pid == 0) {
+		/* Its own process group: the runner can end it and its children. */
+		setpgid(0, 0);
 		dup2(fds[1], 1);
 		dup2(fds[1], 2);
 		close(fds[0]);
@@ -100,13 +103,46 @@ static int run(const struct test *t, const char *backend, char *why,
 		child(t, backend);
 	}
 	close(fds[1]);
-	/* The child's alarm() ends a hung test; the pipe closes with it. */
-	while ((n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
-		used += (size_t)n;
+	setpgid(pid, pid);
+	/*
+	 * The child's alarm() ends a hung test, and the pipe closes with it.
+	 * A test stuck with SIGALRM blocked (inside the library's lock), or
+	 * a process it forked that keeps the pipe open, is ended here after
+	 * the time limit and 5 s more.
+	 */
+	for (;;) {
+		struct pollfd pfd = {fds[0], POLLIN, 0};
+		double left = t->timeout + 5 - (now() - start);
+
+		if (left <= 0) {
+			kill(-pid, SIGKILL);
+			killed = 1;
+			break;
+		}
+		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			continue;
+		if (used < sizeof(out) - 1) {
+			n = read(fds[0], out + used, sizeof(out) - 1 - used);
+			if (n > 0)
+				used += (size_t)n;
+		} else {
+			char drop[512]; /* output beyond what is shown */
+			n = read(fds[0], drop, sizeof(drop));
+		}
+		if (n <= 0)
+			break;
+	}
 	out[used] = 0;
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 	secs = now() - start;
+	if (killed) {
+		printf("FAIL %-32s time limit (%d s): ended by the runner\n",
+		       t->name, t->timeout);
+		if (used)
+			printf("     | %s%s", out, out[used - 1] == '\n' ? "" : "\n");
+		return 1;
+	}
 
 	why[0] = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {

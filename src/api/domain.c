@@ -85,9 +85,11 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 		release(keys, n);
 		sched_yield();
 	}
+	/* What leave restores: the thread's rights, from its record. */
 	for (i = 0; i < n; i++) {
 		saved->keys[i] = keys[i];
-		saved->rights[i] = (unsigned char)b->get(keys[i]);
+		saved->rights[i] = (unsigned char)(t ? pk__rights_of(t, keys[i])
+						      : (unsigned)b->get(keys[i]));
 	}
 	rc = b->set_many(keys, rights, n);
 	if (rc) {

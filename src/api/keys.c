@@ -182,12 +182,42 @@ int pk_set_all(int key, unsigned rights)
 	return pk__api_err(PK__CALL_SET_ALL, set_all(key, rights));
 }
 
-int pk_set(int key, unsigned rights)
+/*
+ * pk_set and pk_get are the hot paths: once a backend is chosen, a
+ * valid call is a few checks and the backend's call (on hardware, for a
+ * key holding a hardware key, one register read and write).
+ */
+__attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
 {
 	return pk__api_err(PK__CALL_SET, set(key, rights));
 }
 
-int pk_get(int key)
+int pk_set(int key, unsigned rights)
+{
+	const struct pk__backend *b =
+		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
+	int rc;
+
+	/* The backend checks that key is allocated (off its fast path). */
+	if (__builtin_expect((rights & ~PK__RIGHTS_MASK) ||
+				     (unsigned)key - 1 >= PK__KEYS - 1, 0))
+		return set_slow(key, rights);
+	rc = b->set(key, rights);
+	return __builtin_expect(rc == 0, 1) ? 0 : pk__api_err(PK__CALL_SET, rc);
+}
+
+__attribute__((noinline, cold)) static int get_slow(int key)
 {
 	return pk__api_err(PK__CALL_SET, get(key));
+}
+
+int pk_get(int key)
+{
+	const struct pk__backend *b =
+		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
+
+	/* The backend checks that key is allocated: only EINVAL, unmapped. */
+	if (__builtin_expect((unsigned)key - 1 >= PK__KEYS - 1, 0))
+		return get_slow(key);
+	return b->get(key);
 }

@@ -36,8 +36,11 @@
  *   pk__arch_write(v)        set it; a full compiler barrier, so memory
  *                            accesses never move across a rights change
  *   pk__arch_bits(hw, r)     the register bits that give hardware key hw
- *                            the rights r; pk__arch_bits(hw, PK__RIGHTS_MASK)
- *                            is the mask of all of hw's bits
+ *                            the rights r (PK_DISABLE_* bits, checked);
+ *                            pk__arch_bits(hw, PK__RIGHTS_MASK) is the
+ *                            mask of all of hw's bits
+ *   pk__arch_update(c, s)    the register becomes (register & ~c) | s, as
+ *                            one read and one write (pk_set's hot path)
  *   pk__arch_rights(v, hw)   the rights (PK_DISABLE_*) register value v
  *                            gives hw; where the register has one
  *                            encoding for "no access" it says

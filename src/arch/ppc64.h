@@ -101,6 +101,11 @@ static inline void pk__arch_write(pk__arch_reg v)
 	__asm__ volatile("mtspr 13, %0\n\tisync" : : "r"(v) : "memory");
 }
 
+static inline void pk__arch_update(pk__arch_reg clear, pk__arch_reg set)
+{
+	pk__arch_write((pk__arch_read() & ~clear) | set);
+}
+
 static inline pk__arch_reg pk__arch_bits(int hw, unsigned rights)
 {
 	uint64_t bits = rights & PK_DISABLE_ACCESS ? 3u

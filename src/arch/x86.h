@@ -85,7 +85,24 @@ static inline void pk__arch_write(pk__arch_reg pkru)
 
 static inline pk__arch_reg pk__arch_bits(int hw, unsigned rights)
 {
-	return (pk__arch_reg)(rights & 3u) << (2 * hw);
+	return (pk__arch_reg)rights << (2 * hw);
+}
+
+/* RDPKRU, clear, set, WRPKRU: ECX stays 0 for both, EDX is zeroed. */
+static inline void pk__arch_update(pk__arch_reg clear, pk__arch_reg set)
+{
+	uint32_t v, edx;
+
+	__asm__ volatile(".byte 0x0f,0x01,0xee\n\t" /* RDPKRU */
+			 "and %[keep], %%eax\n\t"
+			 "or %[set], %%eax\n\t"
+			 "xor %%edx, %%edx\n\t"
+			 ".byte 0x0f,0x01,0xef" /* WRPKRU */
+			 : "=&a"(v), "=&d"(edx)
+			 : "c"(0), [keep] "r"(~clear), [set] "r"(set)
+			 : "memory");
+	(void)v;
+	(void)edx;
 }
 
 static inline unsigned pk__arch_rights(pk__arch_reg v, int hw)

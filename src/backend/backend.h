@@ -9,8 +9,9 @@
  * Linux protection keys needs a file there, not a new backend.
  *
  * Key numbers given to a backend are always in 1..nkeys-1 and, except
- * for key_alloc's result, currently allocated; rights are already
- * checked to be PK_DISABLE_* bits.
+ * for key_alloc's result and set's and get's, currently allocated; set
+ * and get check that themselves, off their fast path (-EINVAL).  Rights
+ * are already checked to be PK_DISABLE_* bits.
  */
 #ifndef PK_BACKEND_H
 #define PK_BACKEND_H

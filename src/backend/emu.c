@@ -131,11 +131,15 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 
 static int set(int key, unsigned rights)
 {
+	if (!pk__key_allocated(key))
+		return -EINVAL;
 	return set_many(&key, &rights, 1);
 }
 
 static int get(int key)
 {
+	if (!pk__key_allocated(key))
+		return -EINVAL;
 	return (int)pk__rights_of(pk__thread_state, key);
 }
 

@@ -87,7 +87,24 @@ static int probe(char *why, size_t len)
 static int slot_of[PK__KEYS];
 static int owner[HW_KEYS];
 static uint64_t pool;
-static unsigned long last_use[HW_KEYS], use_clock;
+/*
+ * Least recently used, by epochs: each move starts one, and a rights
+ * call marks its key with the current epoch (a load and a compare when
+ * it already is: no shared cache line written on the hot path).  A move
+ * evicts the resident key used longest ago.
+ */
+static unsigned last_use[PK__KEYS], use_epoch;
+/* Set once some key is evicted: until then nothing moves, and the hot
+ * path need not count uses (a program within the hardware's keys). */
+static unsigned char evictions;
+
+static inline void touch(int key)
+{
+	unsigned e = __atomic_load_n(&use_epoch, __ATOMIC_RELAXED);
+
+	if (__atomic_load_n(&last_use[key], __ATOMIC_RELAXED) != e)
+		__atomic_store_n(&last_use[key], e, __ATOMIC_RELAXED);
+}
 
 static int slot(int key)
 {
@@ -150,11 +167,11 @@ static int move_in(int key)
 	struct pk__thread *self = pk__thread_state;
 
 	if (!hw) {
-		unsigned long oldest = ~0ul;
+		unsigned oldest = ~0u;
 		for (int h = 1; h < HW_KEYS; h++)
 			if ((pool & ((uint64_t)1 << h)) && owner[h] &&
-			    last_use[h] < oldest) {
-				oldest = last_use[h];
+			    last_use[owner[h]] < oldest) {
+				oldest = last_use[owner[h]];
 				hw = h;
 			}
 		if (!hw)
@@ -170,7 +187,8 @@ static int move_in(int key)
 		__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
 	}
 	bind(key, hw);
-	last_use[hw] = ++use_clock;
+	__atomic_store_n(&use_epoch, use_epoch + 1, __ATOMIC_RELAXED);
+	touch(key);
 	if (self)
 		load(self);
 	else
@@ -221,7 +239,9 @@ static int key_alloc(unsigned rights)
 		__atomic_store_n(&slot_of[k], 0, __ATOMIC_RELEASE);
 		if (hw) {
 			bind(k, hw);
-			last_use[hw] = ++use_clock;
+			touch(k);
+		} else {
+			__atomic_store_n(&evictions, 1, __ATOMIC_RELAXED);
 		}
 		return k;
 	}
@@ -269,7 +289,7 @@ static reg_t reg_for(const struct pk__thread *t, reg_t now)
  * rebuild it between the computation and the write (it bumps
  * sync_seq): then compute again, so a stale value never stays.
  */
-static void load(struct pk__thread *t)
+__attribute__((noinline)) static void load(struct pk__thread *t)
 {
 	unsigned seq;
 
@@ -291,12 +311,54 @@ static int apply_evicted(int key)
  * follow the new union.  If that fails too, every key gets its old rights back, so
  * a failing call changes nothing.
  */
+/*
+ * The fast path: every key holds a hardware key and the thread has its
+ * record.  The record first, then one read and one write of the
+ * register, changing only those keys' bits.  A sync round whose handler
+ * ran between the read and the write rebuilt the register from the
+ * record, and the write undid that: sync_seq tells, and load() redoes
+ * it.  A key losing its hardware key meanwhile is no matter: the move
+ * gives the hardware key to new pages only after this thread's handler
+ * has rebuilt the register from the record.  Returns 0, or 1 when a key
+ * is evicted (nothing changed then).
+ */
+static int set_resident(struct pk__thread *t, const int *keys,
+			const unsigned *rights, int n)
+{
+	reg_t clear = 0, bits = 0;
+	int hw[PK_DOMAIN_MAX];
+	unsigned seq;
+
+	for (int i = 0; i < n; i++) {
+		reg_t mask;
+
+		hw[i] = slot(keys[i]);
+		if (!hw[i])
+			return 1;
+		mask = pk__arch_bits(hw[i], PK__RIGHTS_MASK);
+		clear |= mask;
+		bits = (bits & ~mask) | pk__arch_bits(hw[i], rights[i]);
+	}
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++) {
+		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
+				 __ATOMIC_RELAXED);
+		touch(keys[i]);
+	}
+	pk__arch_update(clear, bits);
+	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE))
+		load(t);
+	return 0;
+}
+
 static int set_many(const int *keys, const unsigned *rights, int n)
 {
 	struct pk__thread *t = pk__thread_state;
 	uint8_t old[PK_DOMAIN_MAX];
 	int rc = 0;
 
+	if (t && set_resident(t, keys, rights, n) == 0)
+		return 0;
 	if (!t) {
 		pk__lock_take();
 		t = pk__self_locked();
@@ -312,8 +374,7 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 	for (int i = 0; i < n && rc == 0; i++) {
 		int hw = slot(keys[i]);
 		if (hw) {
-			__atomic_store_n(&last_use[hw], ++use_clock,
-					 __ATOMIC_RELAXED);
+			touch(keys[i]);
 			continue;
 		}
 		pk__lock_take();
@@ -339,9 +400,34 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 	return rc;
 }
 
+/* A key that is not resident, or not allocated (pk_set leaves that
+ * check to the backend's slow path: no allocated key has slot 0). */
+__attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
+{
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	return set_many(&key, &rights, 1);
+}
+
+/* set_resident for one key, spelled out: this is pk_set's hot path. */
 static int set(int key, unsigned rights)
 {
-	return set_many(&key, &rights, 1);
+	struct pk__thread *t = pk__thread_state;
+	int hw = slot(key);
+	unsigned seq;
+
+	if (__builtin_expect(!t || !hw, 0))
+		return set_slow(key, rights);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&t->rights[key], (uint8_t)rights, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&evictions, __ATOMIC_RELAXED))
+		touch(key);
+	pk__arch_update(pk__arch_bits(hw, PK__RIGHTS_MASK),
+			pk__arch_bits(hw, rights));
+	if (__builtin_expect(seq != __atomic_load_n(&t->sync_seq,
+						    __ATOMIC_ACQUIRE), 0))
+		load(t);
+	return 0;
 }
 
 /*
@@ -352,9 +438,11 @@ static int get(int key)
 {
 	int hw = slot(key);
 
-	if (!hw || !PK__ARCH_HANDLER_RESETS)
-		return (int)pk__rights_of(pk__thread_state, key);
-	return (int)pk__arch_rights(pk__arch_read(), hw);
+	if (__builtin_expect(hw && PK__ARCH_HANDLER_RESETS, 1))
+		return (int)pk__arch_rights(pk__arch_read(), hw);
+	if (!pk__key_allocated(key))
+		return -EINVAL;
+	return (int)pk__rights_of(pk__thread_state, key);
 }
 
 static int available(void)

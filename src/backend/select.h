@@ -15,8 +15,23 @@ const struct pk__backend *pk__backend(void);
 const struct pk__backend *pk__backend_peek(void);
 /* 0, or why no backend works (-EOPNOTSUPP, -EINVAL). */
 int pk__init_status(void);
-/* The backend when pk_init succeeds, else NULL (pk__init_status says why). */
-const struct pk__backend *pk__ready(void);
+/*
+ * The backend when pk_init succeeds, else NULL (pk__init_status says
+ * why).  Once chosen, one load: the rights calls' fast path.  Before,
+ * pk__ready_backend is pk__backend_unchosen, whose set and get choose
+ * first, so pk_set and pk_get need no test for it.
+ */
+extern const struct pk__backend *pk__ready_backend;
+extern const struct pk__backend pk__backend_unchosen;
+const struct pk__backend *pk__ready_slow(void);
+
+static inline const struct pk__backend *pk__ready(void)
+{
+	const struct pk__backend *b =
+		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
+
+	return b != &pk__backend_unchosen ? b : pk__ready_slow();
+}
 /* One line: which backend and why. */
 const char *pk__backend_reason(void);
 
