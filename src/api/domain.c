@@ -1,8 +1,8 @@
 /*
  * Domains: a set of (key, rights) entered in one step and left by
  * restoring what was there, in nested scopes.  On hardware entering a
- * domain is one register write, whatever its size.  While a thread is inside a
- * domain, its keys cannot be freed: pk_key_free says -EBUSY.
+ * domain is one register write, whatever its size.  While a thread is
+ * inside a domain, its keys cannot be freed: pk_key_free says -EBUSY.
  */
 #include <errno.h>
 #include <sched.h>
@@ -10,21 +10,8 @@
 #include "api/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
+#include "core/lock.h"
 #include "core/threads.h"
-
-static int valid(int key, unsigned rights)
-{
-	if (rights & ~PK__RIGHTS_MASK)
-		return 0;
-	return pk__key_allocated(key);
-}
-
-static void release(const int *keys, int n)
-{
-	for (int i = 0; i < n; i++)
-		__atomic_sub_fetch(&pk__keys[keys[i]].domain_users, 1,
-				   __ATOMIC_RELAXED);
-}
 
 /* How many times key appears in the domain (it may be named twice). */
 static unsigned times(const struct pk_domain_entry *d, int n, int key)
@@ -36,95 +23,110 @@ static unsigned times(const struct pk_domain_entry *d, int n, int key)
 	return c;
 }
 
+static void unref(struct pk__thread *t, const int *keys, int n)
+{
+	for (int i = 0; i < n; i++)
+		__atomic_store_n(&t->domain_refs[keys[i]],
+				 (uint8_t)(t->domain_refs[keys[i]] - 1),
+				 __ATOMIC_RELAXED);
+}
+
+/*
+ * Entry takes no lock.  The thread counts itself a user of each key in
+ * its own record, then checks that no pk_key_free is deciding on one;
+ * pk_key_free sets its flag, then reads every record's counts.  All four
+ * accesses are sequentially consistent, so one of the two sees the
+ * other: a key is never freed under a domain.
+ */
 static int domain_enter(const struct pk_domain_entry *d, int n,
 			struct pk_domain_saved *saved)
 {
-	const struct pk__backend *b;
-	int keys[PK_DOMAIN_MAX], i, rc;
+	const struct pk__backend *b = pk__ready();
+	struct pk__thread *t = pk__thread_state;
+	int keys[PK_DOMAIN_MAX], i, rc, busy = 0;
 	unsigned rights[PK_DOMAIN_MAX];
-	struct pk__thread *t;
 
 	if (!d || !saved || n < 1 || n > PK_DOMAIN_MAX)
 		return -EINVAL;
-	for (i = 0; i < n; i++)
-		if (!valid(d[i].key, d[i].rights))
-			return -EINVAL;
-	b = pk__backend_peek();
-	if (!b)
-		return pk_init() ? pk_init() : -EINVAL;
-	t = pk__thread_state;
 	for (i = 0; i < n; i++) {
-		if (t && t->domain_refs[d[i].key] + times(d, n, d[i].key) > 255)
-			return -EBUSY;
 		keys[i] = d[i].key;
 		rights[i] = d[i].rights;
+		if ((rights[i] & ~PK__RIGHTS_MASK) ||
+		    (unsigned)keys[i] - 1 >= PK__KEYS - 1)
+			return -EINVAL;
 	}
-	/*
-	 * Count this thread a user of the keys before using them, then
-	 * check that no pk_key_free is deciding on one (it sets the flag,
-	 * then reads the count): a key is never freed under a domain.
-	 */
+	if (!b)
+		return pk_init() ? pk_init() : -EINVAL;
+	if (!t) {
+		pk__lock_take();
+		t = pk__self_locked();
+		pk__lock_drop();
+		if (!t)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		busy |= t->domain_refs[keys[i]] > 255 - PK_DOMAIN_MAX;
+	if (busy) /* near the count's limit: count exactly */
+		for (i = 0; i < n; i++)
+			if (t->domain_refs[keys[i]] + times(d, n, keys[i]) > 255)
+				return -EBUSY;
 	for (;;) {
-		int freeing = 0;
+		int freeing = 0, gone = 0;
 
 		for (i = 0; i < n; i++)
-			__atomic_add_fetch(&pk__keys[keys[i]].domain_users, 1,
-					   __ATOMIC_SEQ_CST);
+			__atomic_store_n(&t->domain_refs[keys[i]],
+					 (uint8_t)(t->domain_refs[keys[i]] + 1),
+					 __ATOMIC_SEQ_CST);
 		for (i = 0; i < n; i++) {
 			freeing |= __atomic_load_n(&pk__keys[keys[i]].freeing,
 						   __ATOMIC_SEQ_CST);
-			if (!pk__key_allocated(keys[i])) {
-				release(keys, n);
-				return -EINVAL;
-			}
+			gone |= !pk__key_allocated(keys[i]);
 		}
-		if (!freeing)
+		if (!freeing && !gone)
 			break;
+		unref(t, keys, n);
+		if (gone)
+			return -EINVAL;
 		/* A pk_key_free is deciding under its lock (never this
 		 * thread's: it blocks signals): back off until it has. */
-		release(keys, n);
 		sched_yield();
 	}
 	/* What leave restores: the thread's rights, from its record. */
 	for (i = 0; i < n; i++) {
 		saved->keys[i] = keys[i];
-		saved->rights[i] = (unsigned char)(t ? pk__rights_of(t, keys[i])
-						      : (unsigned)b->get(keys[i]));
+		saved->rights[i] = (unsigned char)pk__rights_of(t, keys[i]);
 	}
 	rc = b->set_many(keys, rights, n);
 	if (rc) {
-		release(keys, n);
+		unref(t, keys, n);
 		return rc;
 	}
 	saved->n = n;
-	t = pk__thread_state;
-	for (i = 0; i < n; i++)
-		t->domain_refs[keys[i]]++;
 	return 0;
 }
 
+/* The keys cannot have been freed: this thread counts as their user. */
 static int domain_leave(const struct pk_domain_saved *saved)
 {
-	const struct pk__backend *b = pk__backend_peek();
+	const struct pk__backend *b = pk__ready();
 	struct pk__thread *t = pk__thread_state;
-	int keys[PK_DOMAIN_MAX], i, rc;
+	int keys[PK_DOMAIN_MAX], i, rc, n;
 	unsigned rights[PK_DOMAIN_MAX];
 
 	if (!saved || saved->n < 1 || saved->n > PK_DOMAIN_MAX || !b || !t)
 		return -EINVAL;
-	for (i = 0; i < saved->n; i++) {
-		if (!pk__key_allocated(saved->keys[i]) ||
-		    !t->domain_refs[saved->keys[i]])
-			return -EINVAL;
+	n = saved->n;
+	for (i = 0; i < n; i++) {
 		keys[i] = saved->keys[i];
 		rights[i] = saved->rights[i];
+		if ((unsigned)keys[i] - 1 >= PK__KEYS - 1 ||
+		    !t->domain_refs[keys[i]] || (rights[i] & ~PK__RIGHTS_MASK))
+			return -EINVAL;
 	}
-	rc = b->set_many(keys, rights, saved->n);
+	rc = b->set_many(keys, rights, n);
 	if (rc)
 		return rc;
-	for (i = 0; i < saved->n; i++)
-		t->domain_refs[keys[i]]--;
-	release(keys, saved->n);
+	unref(t, keys, n);
 	return 0;
 }
 

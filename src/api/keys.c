@@ -67,12 +67,13 @@ static int key_free(int key)
 		rc = -EBUSY;
 	else {
 		/*
-		 * Domain entry takes no lock: it counts itself a user, then
-		 * checks this flag.  Set the flag, then read the count: one
-		 * of the two sees the other (domain.c).
+		 * Domain entry takes no lock: it counts itself a user in
+		 * its record, then checks this flag.  Set the flag, then
+		 * read every record: one of the two sees the other
+		 * (domain.c).
 		 */
 		__atomic_store_n(&pk__keys[key].freeing, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&pk__keys[key].domain_users, __ATOMIC_SEQ_CST))
+		if (pk__threads_in_domain(key))
 			rc = -EBUSY;
 		else if ((rc = b->key_free(key)) == 0)
 			pk__key_gone(key);

@@ -19,7 +19,6 @@ struct pk__key {
 	uint8_t allocated;   /* allocated through the library, not freed */
 	uint8_t init_rights; /* held by every thread without rights of its own */
 	uint8_t freeing;     /* pk_key_free is deciding: domain entry backs off */
-	unsigned domain_users; /* domains entered and not left, over all threads */
 	char name[PK__NAME_MAX]; /* read without the lock: writes keep a NUL */
 };
 

@@ -83,18 +83,12 @@ static void unlink_thread(struct pk__thread *t)
 	pk__threads_n--;
 }
 
-/*
- * A thread reads its own record without the lock while pk_set_all may
- * write it under the lock: single bytes, accessed atomically.
- */
-unsigned pk__rights_of(const struct pk__thread *t, int key)
+int pk__threads_in_domain(int key)
 {
-	unsigned r = t ? __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)
-		       : PK__RIGHTS_UNSET;
-
-	return r == PK__RIGHTS_UNSET
-		       ? pk__key_init_rights(key)
-		       : r;
+	for (struct pk__thread *t = pk__threads; t; t = t->next)
+		if (__atomic_load_n(&t->domain_refs[key], __ATOMIC_SEQ_CST))
+			return 1;
+	return 0;
 }
 
 /* The calling thread's record, made on first use.  lock held. */
@@ -151,10 +145,6 @@ void pk__thread_gone(struct pk__thread *t)
 	if (t->tid)
 		exiting[exiting_next++ % EXITING] = t->tid;
 	unlink_thread(t);
-	for (int k = 1; k < PK__KEYS; k++)
-		if (t->domain_refs[k])
-			__atomic_sub_fetch(&pk__keys[k].domain_users, t->domain_refs[k],
-					   __ATOMIC_RELAXED);
 	t->next = spare;
 	spare = t;
 }

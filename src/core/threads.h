@@ -2,6 +2,8 @@
  * The library's record of each thread's rights (core/threads.c).
  * rights[k] is PK__RIGHTS_UNSET while the thread holds key k's initial
  * rights.  All calls need the lock, except reading one's own record.
+ * domain_refs is written by its own thread only, without the lock, and
+ * read by pk_key_free under it (api/domain.c says how they agree).
  */
 #ifndef PK_CORE_THREADS_H
 #define PK_CORE_THREADS_H
@@ -9,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/keys.h"
 #include "core/rights.h"
 
 struct pk__thread {
@@ -26,8 +29,20 @@ extern int pk__threads_n, pk__threads_unknown;
 extern __thread struct pk__thread *pk__thread_state
 	__attribute__((tls_model("initial-exec")));
 
-/* t's rights for key (t may be NULL: the initial rights).  No lock. */
-unsigned pk__rights_of(const struct pk__thread *t, int key);
+/*
+ * t's rights for key (t may be NULL: the initial rights).  No lock: a
+ * thread reads its own record while pk_set_all may write it under the
+ * lock, so single bytes, accessed atomically.
+ */
+static inline unsigned pk__rights_of(const struct pk__thread *t, int key)
+{
+	unsigned r = t ? __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)
+		       : PK__RIGHTS_UNSET;
+
+	return r == PK__RIGHTS_UNSET ? pk__key_init_rights(key) : r;
+}
+/* Whether some thread is inside a domain holding key.  Lock held. */
+int pk__threads_in_domain(int key);
 /* The union over threads of their rights for key.  Lock held. */
 unsigned pk__union_rights(int key);
 
