@@ -1,5 +1,12 @@
 /* Bad input: each call returns its documented error and changes nothing. */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pktest.h"
 
@@ -281,4 +288,69 @@ void test_injected_errors(void)
 	CHECK_EQ(pk_set(keys[1], 0), 0);
 	for (int i = 0; i < INJ_KEYS - 1; i++)
 		EXPECT_OK(p + i * pg, W);
+}
+
+/*
+ * Rights the thread already holds change nothing: no system call at
+ * all, on either backend.  A child forbids itself rt_sigprocmask and
+ * mprotect with a seccomp filter (SIGSYS kills it if either is made),
+ * then repeats the rights it holds through pk_set and a domain.
+ */
+static void forbid_calls(void)
+{
+#if defined(__x86_64__)
+	const unsigned arch = 0xc000003e; /* AUDIT_ARCH_X86_64 */
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const unsigned arch = 0xc0000015; /* AUDIT_ARCH_PPC64LE */
+#else
+	const unsigned arch = 0;
+#endif
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigprocmask, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+
+	if (!arch)
+		pkt_skip("no seccomp architecture number for this CPU here");
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0);
+}
+
+void test_set_unchanged_no_syscall(void)
+{
+	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
+	int k = pkt_key(PK_DISABLE_WRITE), status;
+	struct pk_domain_entry d = {k, PK_DISABLE_WRITE};
+	struct pk_domain_saved saved;
+	pid_t pid;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, k), 0);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		forbid_calls();
+		for (int i = 0; i < 3; i++)
+			if (pk_set(k, PK_DISABLE_WRITE) ||
+			    pk_get(k) != PK_DISABLE_WRITE ||
+			    pk_domain_enter(&d, 1, &saved) ||
+			    pk_domain_leave(&saved))
+				_exit(2);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		pkt_fail(__FILE__, __LINE__,
+			 "unchanged rights made a forbidden system call "
+			 "(status %#x)", status);
+	/* A change still works, and needs its calls, in the parent. */
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(p, R, k);
 }
