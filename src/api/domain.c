@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <sched.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
 #include "core/lock.h"
@@ -130,7 +130,7 @@ static int domain_leave(const struct pk_domain_saved *saved)
 	return 0;
 }
 
-/* Failures go through pk__api_err (api/errors.c). */
+/* Failures go through pk__api_err (core/errors.c). */
 int pk_domain_enter(const struct pk_domain_entry *d, int n,
 		    struct pk_domain_saved *saved)
 {

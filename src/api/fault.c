@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 #include "arch/arch.h"
 #include "backend/select.h"
 #include "core/keys.h"

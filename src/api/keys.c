@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
-#include "api/errors.h"
+#include "core/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
 #include "core/lock.h"
@@ -166,7 +166,7 @@ static int get(int key)
 
 /*
  * The public calls: each failure goes through pk__api_err, which keeps
- * the errors their man pages list and maps the others (api/errors.c).
+ * the errors their man pages list and maps the others (core/errors.c).
  */
 int pk_key_alloc(unsigned flags, unsigned rights)
 {
@@ -197,14 +197,13 @@ int pk_set(int key, unsigned rights)
 {
 	const struct pk__backend *b =
 		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
-	int rc;
 
 	/* The backend checks that key is allocated (off its fast path). */
 	if (__builtin_expect((rights & ~PK__RIGHTS_MASK) ||
 				     (unsigned)key - 1 >= PK__KEYS - 1, 0))
 		return set_slow(key, rights);
-	rc = b->set(key, rights);
-	return __builtin_expect(rc == 0, 1) ? 0 : pk__api_err(PK__CALL_SET, rc);
+	/* The backend's errors are already those pk_set(3) lists. */
+	return b->set(key, rights);
 }
 
 __attribute__((noinline, cold)) static int get_slow(int key)
@@ -212,10 +211,14 @@ __attribute__((noinline, cold)) static int get_slow(int key)
 	return pk__api_err(PK__CALL_SET, get(key));
 }
 
+/*
+ * Relaxed: the backend struct is constant, and get reads only what the
+ * calling thread's own calls wrote (its record, its register).
+ */
 int pk_get(int key)
 {
 	const struct pk__backend *b =
-		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
+		__atomic_load_n(&pk__ready_backend, __ATOMIC_RELAXED);
 
 	/* The backend checks that key is allocated: only EINVAL, unmapped. */
 	if (__builtin_expect((unsigned)key - 1 >= PK__KEYS - 1, 0))

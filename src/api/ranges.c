@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "api/errors.h"
+#include "core/errors.h"
 #include "backend/select.h"
 #include "core/change.h"
 #include "core/keys.h"
@@ -58,7 +58,7 @@ static int mprotect_keyed(void *addr, size_t len, int prot, int key,
 
 /*
  * The interposed mprotect(2) (strict 0) answers with mprotect(2)'s
- * errors, pk_mprotect with its man page's (api/errors.c).
+ * errors, pk_mprotect with its man page's (core/errors.c).
  */
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict)
 {
@@ -249,7 +249,7 @@ static int munmap_keyed(void *addr, size_t len)
 	return rc;
 }
 
-/* The public calls' failures go through pk__api_err (api/errors.c). */
+/* The public calls' failures go through pk__api_err (core/errors.c). */
 int pk_protect_range(void *addr, size_t len, int key, unsigned flags)
 {
 	return pk__api_err(PK__CALL_PROTECT_RANGE,

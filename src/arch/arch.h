@@ -41,6 +41,10 @@
  *                            mask of all of hw's bits
  *   pk__arch_update(c, s)    the register becomes (register & ~c) | s, as
  *                            one read and one write (pk_set's hot path)
+ *   pk__arch_exact()         whether pk__arch_read() now returns the
+ *                            register's true value, so that changing some
+ *                            keys' bits keeps the others right; when 0 the
+ *                            backend rebuilds every key's bits instead
  *   pk__arch_rights(v, hw)   the rights (PK_DISABLE_*) register value v
  *                            gives hw; where the register has one
  *                            encoding for "no access" it says

@@ -2,6 +2,6 @@
 #if defined(__powerpc64__)
 #include "arch/ppc64.h"
 
-__thread uint64_t pk__ppc_amr __attribute__((tls_model("initial-exec")));
-__thread int pk__ppc_amr_known __attribute__((tls_model("initial-exec")));
+__thread uint64_t pk__ppc_amr __attribute__((tls_model("initial-exec"))) =
+	PK__PPC_AMR_UNREAD;
 #endif

@@ -42,9 +42,12 @@
 
 typedef uint64_t pk__arch_reg;
 
-/* The thread's AMR as last written, and whether it was read yet. */
+/*
+ * The thread's AMR as last written; PK__PPC_AMR_UNREAD until the first
+ * read (a value no thread has: key 0's bits are never set).
+ */
+#define PK__PPC_AMR_UNREAD (~(uint64_t)0)
 extern __thread uint64_t pk__ppc_amr __attribute__((tls_model("initial-exec")));
-extern __thread int pk__ppc_amr_known __attribute__((tls_model("initial-exec")));
 
 /* ISA 2.06 (POWER7) and later have a user-writable AMR. */
 #define PK__PPC_HWCAP_ARCH_2_06 0x00000100ul
@@ -78,14 +81,13 @@ static inline int pk__arch_probe(char *why, size_t len)
 
 static inline pk__arch_reg pk__arch_read(void)
 {
-	uint64_t v;
+	uint64_t v = pk__ppc_amr;
 
-	if (!pk__ppc_amr_known) {
+	if (v == PK__PPC_AMR_UNREAD) {
 		__asm__ volatile("mfspr %0, 13" : "=r"(v));
 		pk__ppc_amr = v;
-		pk__ppc_amr_known = 1;
 	}
-	return pk__ppc_amr;
+	return v;
 }
 
 static inline void pk__arch_write(pk__arch_reg v)
@@ -97,8 +99,16 @@ static inline void pk__arch_write(pk__arch_reg v)
 	 * the compiler from moving accesses across the switch.
 	 */
 	pk__ppc_amr = v;
-	pk__ppc_amr_known = 1;
 	__asm__ volatile("mtspr 13, %0\n\tisync" : : "r"(v) : "memory");
+}
+
+/*
+ * The copy is exact once this thread wrote the AMR through it; before,
+ * the first read is an mfspr, which QEMU answers with 0.
+ */
+static inline int pk__arch_exact(void)
+{
+	return pk__ppc_amr != PK__PPC_AMR_UNREAD;
 }
 
 static inline void pk__arch_update(pk__arch_reg clear, pk__arch_reg set)
@@ -106,11 +116,13 @@ static inline void pk__arch_update(pk__arch_reg clear, pk__arch_reg set)
 	pk__arch_write((pk__arch_read() & ~clear) | set);
 }
 
+/*
+ * PK_DISABLE_ACCESS (1) -> 0b11, PK_DISABLE_WRITE (2) -> 0b10, both ->
+ * 0b11: the access bit also disables writes.  Branch-free.
+ */
 static inline pk__arch_reg pk__arch_bits(int hw, unsigned rights)
 {
-	uint64_t bits = rights & PK_DISABLE_ACCESS ? 3u
-			: rights & PK_DISABLE_WRITE ? 2u
-						    : 0u;
+	uint64_t bits = (rights | (rights << 1)) & 3u;
 
 	return bits << (2 * (31 - hw));
 }

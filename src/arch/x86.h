@@ -88,6 +88,12 @@ static inline pk__arch_reg pk__arch_bits(int hw, unsigned rights)
 	return (pk__arch_reg)rights << (2 * hw);
 }
 
+/* RDPKRU always reads the true PKRU. */
+static inline int pk__arch_exact(void)
+{
+	return 1;
+}
+
 /* RDPKRU, clear, set, WRPKRU: ECX stays 0 for both, EDX is zeroed. */
 static inline void pk__arch_update(pk__arch_reg clear, pk__arch_reg set)
 {

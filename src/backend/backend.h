@@ -10,8 +10,10 @@
  *
  * Key numbers given to a backend are always in 1..nkeys-1 and, except
  * for key_alloc's result and set's and get's, currently allocated; set
- * and get check that themselves, off their fast path (-EINVAL).  Rights
- * are already checked to be PK_DISABLE_* bits.
+ * and get check that themselves, off their fast path (-EINVAL), and
+ * return only the errors pk_set(3) lists (core/errors.h), since pk_set
+ * and pk_get pass their results on as they are.  Rights are already
+ * checked to be PK_DISABLE_* bits.
  */
 #ifndef PK_BACKEND_H
 #define PK_BACKEND_H

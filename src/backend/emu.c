@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "core/errors.h"
 #include "core/keys.h"
 #include "core/lock.h"
 #include "core/registry.h"
@@ -148,11 +149,12 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 	return rc;
 }
 
+/* pk_set's backend: its errors are the ones pk_set(3) lists. */
 static int set(int key, unsigned rights)
 {
 	if (!pk__key_allocated(key))
 		return -EINVAL;
-	return set_many(&key, &rights, 1);
+	return pk__api_err(PK__CALL_SET, set_many(&key, &rights, 1));
 }
 
 static int get(int key)

@@ -36,6 +36,7 @@
 #include "arch/arch.h"
 #include "backend/backend.h"
 #include "backend/sync.h"
+#include "core/errors.h"
 #include "core/keys.h"
 #include "core/lock.h"
 #include "core/registry.h"
@@ -106,9 +107,14 @@ static inline void touch(int key)
 		__atomic_store_n(&last_use[key], e, __ATOMIC_RELAXED);
 }
 
+/*
+ * Relaxed: callers use the value itself (which bits of the register,
+ * whether resident), never data published with it; moves are ordered
+ * by the lock and the sync round.  (Acquire costs an isync on POWER.)
+ */
 static int slot(int key)
 {
-	return __atomic_load_n(&slot_of[key], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&slot_of[key], __ATOMIC_RELAXED);
 }
 
 static void bind(int key, int hw)
@@ -294,9 +300,9 @@ __attribute__((noinline)) static void load(struct pk__thread *t)
 	unsigned seq;
 
 	do {
-		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
 		pk__arch_write(reg_for(t, pk__arch_read()));
-	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED));
 }
 
 /* Evicted keys are enforced by the union: bring pages in line. */
@@ -320,7 +326,8 @@ static int apply_evicted(int key)
  * it.  A key losing its hardware key meanwhile is no matter: the move
  * gives the hardware key to new pages only after this thread's handler
  * has rebuilt the register from the record.  Returns 0, or 1 when a key
- * is evicted (nothing changed then).
+ * is evicted or the register is not known exactly yet (nothing changed
+ * then: the caller rebuilds every key's bits).
  */
 static int set_resident(struct pk__thread *t, const int *keys,
 			const unsigned *rights, int n)
@@ -329,6 +336,8 @@ static int set_resident(struct pk__thread *t, const int *keys,
 	int hw[PK_DOMAIN_MAX];
 	unsigned seq;
 
+	if (!pk__arch_exact())
+		return 1;
 	for (int i = 0; i < n; i++) {
 		reg_t mask;
 
@@ -339,14 +348,14 @@ static int set_resident(struct pk__thread *t, const int *keys,
 		clear |= mask;
 		bits = (bits & ~mask) | pk__arch_bits(hw[i], rights[i]);
 	}
-	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
 	for (int i = 0; i < n; i++) {
 		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
 				 __ATOMIC_RELAXED);
 		touch(keys[i]);
 	}
 	pk__arch_update(clear, bits);
-	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE))
+	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED))
 		load(t);
 	return 0;
 }
@@ -406,7 +415,7 @@ __attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
 {
 	if (!pk__key_allocated(key))
 		return -EINVAL;
-	return set_many(&key, &rights, 1);
+	return pk__api_err(PK__CALL_SET, set_many(&key, &rights, 1));
 }
 
 /* set_resident for one key, spelled out: this is pk_set's hot path. */
@@ -416,9 +425,9 @@ static int set(int key, unsigned rights)
 	int hw = slot(key);
 	unsigned seq;
 
-	if (__builtin_expect(!t || !hw, 0))
+	if (__builtin_expect(!t || !hw || !pk__arch_exact(), 0))
 		return set_slow(key, rights);
-	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->rights[key], (uint8_t)rights, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&evictions, __ATOMIC_RELAXED))
 		touch(key);
@@ -436,10 +445,17 @@ static int set(int key, unsigned rights)
  */
 static int get(int key)
 {
+	struct pk__thread *t;
 	int hw = slot(key);
+	unsigned r;
 
 	if (__builtin_expect(hw && PK__ARCH_HANDLER_RESETS, 1))
 		return (int)pk__arch_rights(pk__arch_read(), hw);
+	/* A resident key is allocated: its record byte, when set, says. */
+	if (hw && (t = pk__thread_state) &&
+	    (r = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)) !=
+		    PK__RIGHTS_UNSET)
+		return (int)r;
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return (int)pk__rights_of(pk__thread_state, key);
@@ -463,8 +479,13 @@ static void rebuild(void *uc)
 	if (pk__arch_frame_read(uc, &now))
 		return;
 	pk__arch_frame_write(uc, reg_for(t, now));
+	/*
+	 * This handler runs in the thread t belongs to: the count orders
+	 * with that thread's own reads of it, so relaxed accesses (and the
+	 * register writes' compiler barriers) are all it needs.
+	 */
 	if (t)
-		__atomic_add_fetch(&t->sync_seq, 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&t->sync_seq, 1, __ATOMIC_RELAXED);
 }
 
 static int init(void)
@@ -520,9 +541,9 @@ static void restore_rights(uint64_t raw)
 		return;
 	}
 	do {
-		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
+		seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
 		pk__arch_write(reg_for(t, (reg_t)raw));
-	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE));
+	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED));
 }
 
 static int sync_signal(void)

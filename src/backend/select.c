@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/select.h"
+#include "core/errors.h"
 #include "core/lock.h"
 #include "core/threads.h"
 #include "os/tasks.h"
@@ -158,14 +159,14 @@ static int set_first(int key, unsigned rights)
 {
 	const struct pk__backend *b = pk__ready_slow();
 
-	return b ? b->set(key, rights) : status;
+	return b ? b->set(key, rights) : pk__api_err(PK__CALL_INIT, status);
 }
 
 static int get_first(int key)
 {
 	const struct pk__backend *b = pk__ready_slow();
 
-	return b ? b->get(key) : status;
+	return b ? b->get(key) : pk__api_err(PK__CALL_INIT, status);
 }
 
 const struct pk__backend pk__backend_unchosen = {

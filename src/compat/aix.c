@@ -8,13 +8,13 @@
 
 #include <pkeys/aix.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 
 /*
  * The one place where the library's -errno becomes AIX's result.  Other
  * failures keep their -errno: AIX has no code for them, and a distinct
  * value says more than folding them into one of the four.  Those are
- * the ones pkeys_aix(3) lists; api/errors.c maps the rest.
+ * the ones pkeys_aix(3) lists; core/errors.c maps the rest.
  */
 static kerrno_t aix_result(int rc)
 {

@@ -28,7 +28,7 @@
 
 #include <pkeys/freebsd.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 #include "core/lock.h"
 #include "os/page.h"
 #include "pkeys.h"
@@ -40,7 +40,7 @@ static int bound[FREEBSD_KEYS];
 
 /*
  * The one place where the library's -errno becomes -1 and errno: first
- * one of the errors pkeys_freebsd(3) lists for the call (api/errors.c
+ * one of the errors pkeys_freebsd(3) lists for the call (core/errors.c
  * maps the others), then ENOSPC, no library key left to bind an index
  * to, is FreeBSD's ENOMEM.
  */

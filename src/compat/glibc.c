@@ -21,7 +21,7 @@
 
 #include <pkeys/glibc.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 
 #define GLIBC_KEYS 16
 
@@ -32,7 +32,7 @@ static unsigned retired;
  * The one place where the library's -errno becomes glibc's -1 and errno:
  * first one of the errors pkeys_glibc(3) lists for the call (an error
  * the library's call may return but glibc's may not is mapped, in
- * api/errors.c), then "no backend can work" (-EOPNOTSUPP) is glibc's
+ * core/errors.c), then "no backend can work" (-EOPNOTSUPP) is glibc's
  * ENOSYS: the system does not implement protection keys.
  */
 static int glibc_result(enum pk__call call, int rc)

@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 #include "heap_flush.h"
 #include "heap_internal.h"
 
@@ -260,7 +260,7 @@ static int heap_create(int key, const struct pk_heap_options *options,
 /*
  * The reservation's own system calls (madvise(2), mlock2(2)) answer
  * with errors of their own: mapped with pk_mmap's, in one place
- * (api/errors.c).  The other calls fail only through pk_set, whose
+ * (core/errors.c).  The other calls fail only through pk_set, whose
  * errors are mapped already, and their own checks.
  */
 int pk_heap_create(int key, const struct pk_heap_options *options,

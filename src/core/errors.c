@@ -22,7 +22,7 @@
  */
 #include <errno.h>
 
-#include "api/errors.h"
+#include "core/errors.h"
 
 #define MAX_LISTED 16
 

@@ -2,10 +2,12 @@
  * The errors each public call may return, and the one place where an
  * error from below (core, backend, os: reading /proc, a protection
  * system call, a sync round) that the call's man page does not list is
- * turned into one it does (api/errors.c).
+ * turned into one it does (core/errors.c).  The public calls apply it
+ * to their results; pk_set's and pk_get's hot paths are tail calls into
+ * the backend, so the backends apply it on their slow paths instead.
  */
-#ifndef PK_API_ERRORS_H
-#define PK_API_ERRORS_H
+#ifndef PK_CORE_ERRORS_H
+#define PK_CORE_ERRORS_H
 
 /* One per public call whose failures can come from a lower layer. */
 enum pk__call {
