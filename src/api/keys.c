@@ -116,9 +116,13 @@ static int set_all(int key, unsigned rights)
 				 __ATOMIC_RELAXED);
 	}
 	old_init = pk__keys[key].init_rights;
+	/*
+	 * Threads without a record hold the initial rights, now these too:
+	 * every thread holds them, however many there are, so the count of
+	 * unknown threads (a walk of /proc) does not matter here.
+	 */
 	__atomic_store_n(&pk__keys[key].init_rights, (uint8_t)rights,
 			 __ATOMIC_RELAXED);
-	pk__threads_recount();
 	rc = b->set_all(key);
 	if (rc) {
 		i = 0;
