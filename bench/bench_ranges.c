@@ -9,8 +9,11 @@
  * OPS random calls of each kind on the full registry (default 20000):
  * pk_protect_range re-keying one range, pk_key_of of one address, and
  * pk_unprotect_range of one range followed by pk_protect_range to put
- * it back.  Prints the mean time of one call.
+ * it back.  Prints the mean time of one call.  pk_key_of's baseline, in
+ * the same run: a binary search over a sorted array of the same range
+ * starts (and their keys), for the same addresses.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,27 @@ static void check(int rc, const char *what)
 	}
 }
 
+struct entry {
+	uintptr_t start;
+	int key;
+};
+
+/* The key of the range holding addr: the baseline lookup. */
+static int bsearch_key(const struct entry *e, long n, uintptr_t addr,
+		       size_t pg)
+{
+	long lo = 0, hi = n;
+
+	while (lo < hi) { /* the first start above addr */
+		long mid = lo + (hi - lo) / 2;
+		if (e[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && addr < e[lo - 1].start + pg ? e[lo - 1].key : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const long sizes[] = {1000, 10000, 100000};
@@ -58,13 +82,16 @@ int main(int argc, char **argv)
 	check(keys[0], "pk_key_alloc");
 	check(keys[1], "pk_key_alloc");
 	printf("backend: %s\n", pk_backend_name());
-	printf("%8s %14s %18s %12s %22s\n", "ranges", "build us/call",
-	       "protect us/call", "key_of ns", "unprotect+protect us");
+	printf("%8s %14s %18s %12s %12s %22s\n", "ranges", "build us/call",
+	       "protect us/call", "key_of ns", "bsearch ns",
+	       "unprotect+protect us");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		long n = sizes[s];
 		size_t bytes = 2 * (size_t)n * pg;
 		unsigned long seed = 88172645463325252ul;
-		double t0, build, prot, keyof, unprot;
+		double t0, build, prot, keyof, bs, unprot;
+		struct entry *e = malloc((size_t)n * sizeof(*e));
+		unsigned long seed2;
 		volatile int sink = 0;
 		char *base;
 
@@ -91,12 +118,25 @@ int main(int argc, char **argv)
 		}
 		prot = (now() - t0) / ops;
 
+		if (!e)
+			return 1;
+		for (long i = 0; i < n; i++)
+			e[i] = (struct entry){(uintptr_t)(base + 2 * i * pg),
+					      pk_key_of(base + 2 * i * pg)};
+		seed2 = seed;
 		t0 = now();
 		for (long i = 0; i < ops; i++) {
 			long r = (long)(next(&seed) % (unsigned long)(2 * n));
 			sink += pk_key_of(base + r * pg);
 		}
 		keyof = (now() - t0) / ops;
+		t0 = now();
+		for (long i = 0; i < ops; i++) {
+			long r = (long)(next(&seed2) % (unsigned long)(2 * n));
+			sink += bsearch_key(e, n, (uintptr_t)(base + r * pg), pg);
+		}
+		bs = (now() - t0) / ops;
+		free(e);
 
 		t0 = now();
 		for (long i = 0; i < ops; i++) {
@@ -110,8 +150,9 @@ int main(int argc, char **argv)
 		}
 		unprot = (now() - t0) / ops;
 
-		printf("%8ld %14.2f %18.2f %12.1f %22.2f\n", n, build * 1e6,
-		       prot * 1e6, keyof * 1e9, unprot * 1e6);
+		printf("%8ld %14.2f %18.2f %12.1f %12.1f %22.2f\n", n,
+		       build * 1e6, prot * 1e6, keyof * 1e9, bs * 1e9,
+		       unprot * 1e6);
 		check(pk_unprotect_range(base, bytes, PK_NO_CHECK_AUTHORITY),
 		      "pk_unprotect_range");
 	}

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pktest.h"
@@ -788,4 +789,65 @@ void test_mremap_duplicate(void)
 	EXPECT_FAULT(b, W, k);
 	CHECK_EQ(munmap(b, pg), 0);
 	CHECK_EQ(pk_key_free(k), 0);
+}
+
+/*
+ * pk_key_of reads the registry without the lock while another thread
+ * keeps splitting and merging ranges around a page whose key never
+ * changes: that page always answers its key, and the others one of the
+ * keys they take turns with.
+ */
+static char *kc_pages;
+static int kc_keys[2], kc_stop;
+
+static void *kc_writer(void *arg)
+{
+	size_t pg = pkt_page();
+
+	(void)arg;
+	for (unsigned i = 0; !__atomic_load_n(&kc_stop, __ATOMIC_RELAXED); i++) {
+		size_t at = (i % 7) * pg, len = (1 + i % 3) * pg;
+		if (at + len > 8 * pg)
+			len = 8 * pg - at;
+		CHECK_EQ(pk_protect_range(kc_pages + at, len, kc_keys[i & 1],
+					  PK_NO_CHECK_AUTHORITY), 0);
+		if (i % 5 == 0)
+			CHECK_EQ(pk_unprotect_range(kc_pages + at, len,
+						    PK_NO_CHECK_AUTHORITY),
+				 0);
+	}
+	return NULL;
+}
+
+void test_key_of_concurrent(void)
+{
+	size_t pg = pkt_page();
+	int stable;
+	pthread_t t;
+	time_t end;
+	long reads = 0;
+
+	kc_pages = pkt_map(17, PROT_READ | PROT_WRITE);
+	kc_keys[0] = pkt_key(0);
+	kc_keys[1] = pkt_key(0);
+	stable = pkt_key(0);
+	/* Pages 0-7 change; page 8 keeps its key; 9-16 stay unkeyed. */
+	CHECK_EQ(pk_protect_range(kc_pages + 8 * pg, pg, stable, 0), 0);
+	CHECK_EQ(pthread_create(&t, NULL, kc_writer, NULL), 0);
+	end = time(NULL) + 2;
+	while (time(NULL) < end) {
+		for (int i = 0; i < 17; i++) {
+			int k = pk_key_of(kc_pages + (size_t)i * pg);
+			if (i == 8)
+				CHECK_EQ(k, stable);
+			else if (i > 8)
+				CHECK_EQ(k, 0);
+			else
+				CHECK(k == 0 || k == kc_keys[0] || k == kc_keys[1]);
+		}
+		reads++;
+	}
+	__atomic_store_n(&kc_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(reads > 0);
 }

@@ -161,6 +161,10 @@ int pk_key_of(const void *addr)
 
 	if (pk__reg_empty())
 		return 0;
+	key = pk__reg_key_of((uintptr_t)addr);
+	if (key >= 0)
+		return key;
+	key = 0;
 	pk__lock_take();
 	r = pk__reg_find((uintptr_t)addr);
 	if (r)

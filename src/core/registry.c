@@ -8,6 +8,16 @@
  *
  * Invariants: ranges are whole pages, sorted, disjoint and non-empty;
  * neighbours that touch and have equal key, prot and flags are merged.
+ *
+ * Lock-free readers (pk__reg_key_of): writers hold the library's lock
+ * and make the sequence count odd while they change the list; a reader
+ * walks the list without the lock and keeps its answer only if the
+ * count was even and unchanged around the walk.  A walk that meets a
+ * list being changed may see any node, freed ones included, but never
+ * leaves the arena (nodes are never unmapped) and is bounded in steps.
+ * So that the race is a defined one, the fields such a walk reads
+ * (start, end, key, next) are written with atomic stores, ordered
+ * after the odd count (release), and read with atomic loads.
  */
 #include <errno.h>
 #include <string.h>
@@ -22,6 +32,28 @@
 
 static struct pk__range head; /* sentinel: start = end = 0, all levels */
 static int levels = 1;
+/* Odd while a writer changes the list; see above. */
+static unsigned seq;
+static int writing;
+
+#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELEASE)
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* Around every change of the list; nested calls count once. */
+static void write_begin(void)
+{
+	/* Readers' read-modify-writes add 0: atomic loads here too. */
+	if (writing++ == 0)
+		__atomic_store_n(&seq, __atomic_load_n(&seq, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+}
+
+static void write_end(void)
+{
+	if (--writing == 0)
+		__atomic_store_n(&seq, __atomic_load_n(&seq, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELEASE);
+}
 static struct pk__range *spare;
 static size_t spare_n;
 static uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -55,13 +87,22 @@ static struct pk__range *node_new(void)
 	/* Callers reserved room first; this cannot run dry. */
 	spare = r->next[0];
 	spare_n--;
-	memset(r, 0, sizeof(*r));
+	/* A stale reader may still look at this node: no memset. */
+	for (int i = 0; i < PK__REG_LEVELS; i++)
+		STORE(r->next[i], NULL);
+	STORE(r->start, 0);
+	STORE(r->end, 0);
+	STORE(r->key, 0);
+	r->prot = 0;
+	r->flags = 0;
+	r->level = 0;
+	r->kprev = r->knext = NULL;
 	return r;
 }
 
 static void node_free(struct pk__range *r)
 {
-	r->next[0] = spare;
+	STORE(r->next[0], spare);
 	spare = r;
 	spare_n++;
 }
@@ -127,18 +168,18 @@ static struct pk__range *insert(uintptr_t start, uintptr_t end, int key,
 {
 	struct pk__range *preds[PK__REG_LEVELS], *r = node_new();
 
-	r->start = start;
-	r->end = end;
-	r->key = key;
+	STORE(r->start, start);
+	STORE(r->end, end);
+	STORE(r->key, key);
 	r->prot = prot;
 	r->flags = flags;
 	r->level = random_level();
 	find_preds(start, preds);
 	if (r->level > levels)
-		levels = r->level;
+		__atomic_store_n(&levels, r->level, __ATOMIC_RELAXED);
 	for (int i = 0; i < r->level; i++) {
-		r->next[i] = preds[i]->next[i];
-		preds[i]->next[i] = r;
+		STORE(r->next[i], preds[i]->next[i]);
+		STORE(preds[i]->next[i], r);
 	}
 	key_link(r);
 	count(r, +1);
@@ -152,7 +193,7 @@ static void unlink_node(struct pk__range *r)
 	find_preds(r->start, preds);
 	for (int i = 0; i < r->level; i++)
 		if (preds[i]->next[i] == r)
-			preds[i]->next[i] = r->next[i];
+			STORE(preds[i]->next[i], r->next[i]);
 	key_unlink(r);
 	count(r, -1);
 	node_free(r);
@@ -199,7 +240,7 @@ static void split_at(uintptr_t addr)
 	if (!r || r->start >= addr)
 		return;
 	insert(addr, r->end, r->key, r->prot, r->flags);
-	r->end = addr;
+	STORE(r->end, addr);
 }
 
 static int same(const struct pk__range *a, const struct pk__range *b)
@@ -216,7 +257,7 @@ static void merge(uintptr_t start, uintptr_t end)
 	while (r && r->next[0] && r->start <= end) {
 		if (same(r, r->next[0])) {
 			struct pk__range *n = r->next[0];
-			r->end = n->end;
+			STORE(r->end, n->end);
 			unlink_node(n);
 		} else {
 			r = r->next[0];
@@ -229,6 +270,7 @@ void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
 {
 	struct pk__range *r;
 
+	write_begin();
 	split_at(start);
 	split_at(end);
 	while ((r = pk__reg_lower(start)) && r->start < end)
@@ -236,10 +278,12 @@ void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
 	if (key >= 0)
 		insert(start, end, key, prot, flags);
 	merge(start, end);
+	write_end();
 }
 
 void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot)
 {
+	write_begin();
 	split_at(start);
 	split_at(end);
 	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
@@ -247,12 +291,14 @@ void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot)
 		if (r->flags & PK__R_MAPPED)
 			r->prot = prot;
 	merge(start, end);
+	write_end();
 }
 
 void pk__reg_unmap(uintptr_t start, uintptr_t end)
 {
 	struct pk__range *r, *next;
 
+	write_begin();
 	split_at(start);
 	split_at(end);
 	for (r = pk__reg_lower(start); r && r->start < end; r = next) {
@@ -265,10 +311,12 @@ void pk__reg_unmap(uintptr_t start, uintptr_t end)
 		}
 	}
 	merge(start, end);
+	write_end();
 }
 
 void pk__reg_map(uintptr_t start, uintptr_t end, int prot)
 {
+	write_begin();
 	split_at(start);
 	split_at(end);
 	for (struct pk__range *r = pk__reg_lower(start); r && r->start < end;
@@ -277,6 +325,7 @@ void pk__reg_map(uintptr_t start, uintptr_t end, int prot)
 		r->prot = prot;
 	}
 	merge(start, end);
+	write_end();
 }
 
 int pk__reg_key_in_use(int key)
@@ -329,6 +378,7 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	 * key as an ordinary assignment), and stays PERSIST in place.
 	 */
 	unsigned keep = new_addr == old ? ~0u : ~PK__R_PERSIST;
+	write_begin(); /* readers see the move whole or not at all */
 	if (!keep_old)
 		pk__reg_unmap(old, old + oldlen);
 	pk__reg_unmap(new_addr, new_addr + newlen);
@@ -339,6 +389,7 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	if (tail.end)
 		pk__reg_assign(new_addr + oldlen, new_addr + newlen, tail.key,
 			       tail.prot, tail.flags & keep);
+	write_end();
 	return 0;
 }
 
@@ -346,4 +397,45 @@ void pk__reg_unmapped(uintptr_t start, uintptr_t end)
 {
 	if (pk__reg_reserve(3) == 0)
 		pk__reg_unmap(start, end);
+}
+
+/*
+ * The walk of pk__reg_lower with atomic loads, bounded: 0 if it went
+ * beyond the bound (a list changing under it), else 1 with *key.
+ */
+static int walk_key(uintptr_t addr, int *key)
+{
+	struct pk__range *x = &head, *n;
+	int top = __atomic_load_n(&levels, __ATOMIC_RELAXED), steps = 0;
+
+	if (top > PK__REG_LEVELS)
+		top = PK__REG_LEVELS;
+	for (int i = top - 1; i >= 0; i--)
+		while ((n = LOAD(x->next[i])) && LOAD(n->end) <= addr) {
+			x = n;
+			if (++steps > 4096)
+				return 0;
+		}
+	n = LOAD(x->next[0]);
+	*key = n && LOAD(n->start) <= addr ? LOAD(n->key) : 0;
+	return 1;
+}
+
+int pk__reg_key_of(uintptr_t addr)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		unsigned s1 = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
+		int key, done;
+
+		if (s1 & 1)
+			continue;
+		done = walk_key(addr, &key);
+		/*
+		 * A release read-modify-write: the walk's loads come before
+		 * it, and it reads the latest count.
+		 */
+		if (done && __atomic_fetch_add(&seq, 0, __ATOMIC_RELEASE) == s1)
+			return key < 0 ? 0 : key;
+	}
+	return -1;
 }

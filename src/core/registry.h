@@ -43,6 +43,11 @@ void pk__reg_map(uintptr_t start, uintptr_t end, int prot);
 /* A mapping moved (mremap); keep_old when the old one stays. */
 int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 		 size_t newlen, int keep_old);
+/*
+ * The key assigned at addr without the lock (0 when none), or -1 when
+ * writers kept changing the list: then ask pk__reg_find under the lock.
+ */
+int pk__reg_key_of(uintptr_t addr);
 /* The first range that ends after addr, or NULL; walk with next[0]. */
 struct pk__range *pk__reg_lower(uintptr_t addr);
 const struct pk__range *pk__reg_find(uintptr_t addr);
