@@ -9,6 +9,7 @@
 #    RDPKRU, CPUID and cpuid.h appear nowhere else in src/, include/ or
 #    tools/ (the FreeBSD layer's API names x86_pkru_* and AMD64_PKRU_*
 #    excepted), and no file outside src/arch/ tests a CPU macro.
+# 3. Every source builds for a CPU without hardware keys (arch/none.h).
 #
 # Usage: scripts/layout-check.sh BUILD-DIR
 set -uo pipefail
@@ -91,9 +92,23 @@ if [ -n "$hits" ]; then
 	fail=1
 fi
 
+# --- 3. a CPU without hardware keys -----------------------------------
+# Every source compiles, warning-free, with the arch layer of a CPU the
+# library has no key primitives for (arch/none.h): what an ARM64 or
+# RISC-V build gets.
+for f in $(find src -name '*.c' | sort); do
+	if ! out=$(${CC:-cc} -std=gnu11 -D_GNU_SOURCE -DPKEYS_NO_HW_KEYS -fsyntax-only \
+		-Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Werror \
+		-Iinclude -Isrc "$f" 2>&1); then
+		echo "layout: $f does not build without hardware keys:"
+		echo "$out" | head -5 | sed 's/^/  /'
+		fail=1
+	fi
+done
+
 if [ "$fail" = 0 ]; then
 	n=$(find src -name '*.[ch]' | wc -l)
 	e=$(wc -l <"$edges")
-	echo "layout: $n files, $e dependencies, no cycle; CPU specifics only in src/arch/"
+	echo "layout: $n files, $e dependencies, no cycle; CPU specifics only in src/arch/; builds without hardware keys"
 fi
 exit "$fail"

@@ -10,7 +10,6 @@
 #include "core/errors.h"
 #include "backend/select.h"
 #include "core/keys.h"
-#include "core/lock.h"
 #include "core/threads.h"
 
 /* How many times key appears in the domain (it may be named twice). */
@@ -57,13 +56,8 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 	}
 	if (!b)
 		return pk_init() ? pk_init() : -EINVAL;
-	if (!t) {
-		pk__lock_take();
-		t = pk__self_locked();
-		pk__lock_drop();
-		if (!t)
-			return -ENOMEM;
-	}
+	if (!t && !(t = pk__self()))
+		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		busy |= t->domain_refs[keys[i]] > 255 - PK_DOMAIN_MAX;
 	if (busy) /* near the count's limit: count exactly */

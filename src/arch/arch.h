@@ -64,7 +64,9 @@
 #ifndef PK_ARCH_ARCH_H
 #define PK_ARCH_ARCH_H
 
-#if defined(__x86_64__)
+#if defined(PKEYS_NO_HW_KEYS) /* a build without hardware keys, on any CPU */
+#include "arch/none.h"
+#elif defined(__x86_64__)
 #include "arch/x86.h"
 #elif defined(__powerpc64__)
 #include "arch/ppc64.h"

@@ -164,14 +164,6 @@ static int get(int key)
 	return (int)pk__rights_of(pk__thread_state, key);
 }
 
-static int available(void)
-{
-	int n = 0;
-
-	for (int k = 1; k < PK__KEYS; k++)
-		n += !pk__key_allocated(k);
-	return n;
-}
 
 /* The records changed for every thread: apply the new union. */
 static int set_all(int key)
@@ -226,7 +218,7 @@ const struct pk__backend pk__backend_emu = {
 	.set = set,
 	.set_many = set_many,
 	.get = get,
-	.available = available,
+	.available = pk__keys_unallocated,
 	.set_all = set_all,
 	.threads_changed = threads_changed,
 	.fault_key = fault_key,

@@ -368,13 +368,8 @@ static int set_many(const int *keys, const unsigned *rights, int n)
 
 	if (t && set_resident(t, keys, rights, n) == 0)
 		return 0;
-	if (!t) {
-		pk__lock_take();
-		t = pk__self_locked();
-		pk__lock_drop();
-		if (!t)
-			return -ENOMEM;
-	}
+	if (!t && !(t = pk__self()))
+		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		old[i] = t->rights[keys[i]];
 		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
@@ -461,14 +456,6 @@ static int get(int key)
 	return (int)pk__rights_of(pk__thread_state, key);
 }
 
-static int available(void)
-{
-	int n = 0;
-
-	for (int k = 1; k < PK__KEYS; k++)
-		n += !pk__key_allocated(k);
-	return n;
-}
 
 /* In the sync signal's handler: rebuild this thread's register. */
 static void rebuild(void *uc)
@@ -661,7 +648,6 @@ static int set_all(int key) { (void)key; return -EOPNOTSUPP; }
 static void threads_changed(void) {}
 static int init(void) { return -EOPNOTSUPP; }
 static int get(int key) { (void)key; return -EOPNOTSUPP; }
-static int available(void) { return 0; }
 static int fault_key(const siginfo_t *i, const void *u, int x, unsigned *r)
 {
 	(void)i; (void)u; (void)x; (void)r;
@@ -689,7 +675,7 @@ const struct pk__backend pk__backend_hw = {
 	.set = set,
 	.set_many = set_many,
 	.get = get,
-	.available = available,
+	.available = pk__keys_unallocated,
 	.fault_key = fault_key,
 	.set_all = set_all,
 	.threads_changed = threads_changed,

@@ -4,6 +4,15 @@
 
 struct pk__key pk__keys[PK__KEYS];
 
+int pk__keys_unallocated(void)
+{
+	int n = 0;
+
+	for (int k = 1; k < PK__KEYS; k++)
+		n += !pk__key_allocated(k);
+	return n;
+}
+
 void pk__key_new(int key, unsigned rights)
 {
 	struct pk__key *k = &pk__keys[key];

@@ -35,6 +35,8 @@ static inline unsigned pk__key_init_rights(int key)
 	return __atomic_load_n(&pk__keys[key].init_rights, __ATOMIC_RELAXED);
 }
 
+/* Keys not allocated, 1..PK__KEYS-1: what a backend can still give. */
+int pk__keys_unallocated(void);
 /* A new key: allocated, with these initial rights, unnamed.  Lock held. */
 void pk__key_new(int key, unsigned rights);
 /* The key is freed: its number's next key starts afresh.  Lock held. */

@@ -110,6 +110,18 @@ struct pk__thread *pk__self_locked(void)
 	return t;
 }
 
+struct pk__thread *pk__self(void)
+{
+	struct pk__thread *t = pk__thread_state;
+
+	if (!t) {
+		pk__lock_take();
+		t = pk__self_locked();
+		pk__lock_drop();
+	}
+	return t;
+}
+
 /*
  * A record for a thread about to be created, inheriting the creator's
  * rights (as the CPU copies the rights register into a new thread).

@@ -48,6 +48,8 @@ unsigned pk__union_rights(int key);
 
 /* The calling thread's record, made on first use (NULL: no memory). */
 struct pk__thread *pk__self_locked(void);
+/* The same, taking the lock only when the record must be made. */
+struct pk__thread *pk__self(void);
 /* A record for a thread about to be created, with the caller's rights. */
 struct pk__thread *pk__thread_for_child(void);
 /*
