@@ -25,7 +25,7 @@
  * goes on for HEAP_SENTINEL_GAP + 1 pages past the reservation; its last
  * page may be mapped to the zero page so that closing the key flushes
  * the TLB at once instead of page by page, where that is cheaper
- * (src/heap_flush.c).
+ * (src/heap/heap_flush.c).
  *
  * Files: this one has the API, the reservation and fork; heap_pages.c
  * the pool, slabs, allocating and freeing; heap_check.c reports,

@@ -1,4 +1,4 @@
-/* The heap's flush sentinel (src/heap_flush.c explains it). */
+/* The heap's flush sentinel (src/heap/heap_flush.c explains it). */
 #ifndef PKEYS_HEAP_FLUSH_H
 #define PKEYS_HEAP_FLUSH_H
 

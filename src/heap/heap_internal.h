@@ -1,8 +1,9 @@
 /*
- * Internal interfaces of pk_heap: src/heap.c (the API, the reservation,
- * fork), src/heap_pages.c (pages, slabs, allocating and freeing) and
- * src/heap_check.c (reports, canaries, what a pointer is).  The design
- * is described at the top of src/heap.c.
+ * Internal interfaces of pk_heap: heap.c (the API, the reservation,
+ * fork), heap_pages.c (pages, slabs, allocating and freeing),
+ * heap_classes.c (the size classes) and heap_check.c (reports,
+ * canaries, what a pointer is), all in src/heap/.  The design is
+ * described at the top of heap.c.
  */
 #ifndef PKEYS_HEAP_INTERNAL_H
 #define PKEYS_HEAP_INTERNAL_H
