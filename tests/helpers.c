@@ -154,11 +154,11 @@ void pkt_tlb_flush(void)
 
 int pkt_access(void *addr, int access, char v, struct pk_fault *f)
 {
-	int saved[16];
+	static __thread int saved[1024];
 
 	pthread_once(&handler_once, install);
 	pkt_tlb_flush();
-	for (int k = 0; k < 16; k++)
+	for (int k = 1; k < 1024; k++)
 		saved[k] = pk_get(k);
 	if (sigsetjmp(jump, 1) == 0) {
 		armed = 1;
@@ -169,9 +169,12 @@ int pkt_access(void *addr, int access, char v, struct pk_fault *f)
 		armed = 0;
 		return 0;
 	}
-	/* Hardware enters the handler with the kernel's rights; go back. */
-	for (int k = 1; k < 16; k++)
-		if (saved[k] >= 0)
+	/*
+	 * Hardware enters the handler with the kernel's rights; go back,
+	 * for every key (virtual keys beyond the hardware's too).
+	 */
+	for (int k = 1; k < 1024; k++)
+		if (saved[k] >= 0 && pk_get(k) != saved[k])
 			CHECK_EQ(pk_set(k, (unsigned)saved[k]), 0);
 	*f = caught;
 	return 1;

@@ -2,6 +2,7 @@
  * Rights that reach every thread (pk_set_all, initial rights), domains,
  * many keys checked against a model, and calls from signal handlers.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -194,6 +195,77 @@ void test_set_all_stress(void)
 	CHECK_EQ(pthread_create(&t, NULL, short_lived, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(pk_get(shared_key), PK_DISABLE_WRITE);
+}
+
+/*
+ * pk_set racing another thread's pk_set_all to the same rights: once
+ * pk_set returns, the rights work, even while pk_set_all has written the
+ * records and not yet opened the pages.  The other thread closes its
+ * own rights after each pk_set_all, so that this thread's alone open
+ * the page.
+ */
+static int race_stop;
+
+enum { RACE_RANGES = 64 };
+
+/* Every other page is keyed: 64 ranges, 64 mprotect calls to apply. */
+static void write_shared(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < RACE_RANGES; i++)
+		shared_page[2 * i * pkt_page()] = 1;
+}
+
+static void *set_all_looper(void *arg)
+{
+	long *rounds = arg;
+
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		CHECK_EQ(pk_set_all(shared_key, 0), 0);
+		CHECK_EQ(pk_set(shared_key, PK_DISABLE_ACCESS), 0);
+		__atomic_add_fetch(rounds, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+void test_set_racing_set_all(void)
+{
+	struct pk_fault f;
+	pthread_t t;
+	long rounds = 0, iter;
+	int zero = open("/dev/zero", O_RDONLY);
+	time_t end;
+
+	shared_page = pkt_map(2 * RACE_RANGES, RW);
+	shared_key = pkt_key(PK_DISABLE_ACCESS);
+	for (int i = 0; i < RACE_RANGES; i++)
+		CHECK_EQ(pk_mprotect(shared_page + 2 * i * pkt_page(),
+				     pkt_page(), RW, shared_key),
+			 0);
+	CHECK_EQ(pthread_create(&t, NULL, set_all_looper, &rounds), 0);
+	end = time(NULL) + 2;
+	for (iter = 0; time(NULL) < end ||
+		       __atomic_load_n(&rounds, __ATOMIC_RELAXED) < 100;
+	     iter++) {
+		CHECK_EQ(pk_set(shared_key, PK_DISABLE_ACCESS), 0);
+		CHECK_EQ(pk_set(shared_key, 0), 0);
+		/* The kernel's access first: no fault handler can hide it. */
+		for (int i = 0; i < RACE_RANGES; i += RACE_RANGES - 1)
+			if (read(zero, shared_page + 2 * i * pkt_page(), 1) != 1)
+				pkt_fail(__FILE__, __LINE__,
+					 "read(2) into range %d: %s after "
+					 "pk_set(key, 0) returned (call %ld, "
+					 "%ld pk_set_all calls)",
+					 i, strerror(errno), iter, rounds);
+		if (pk_try(write_shared, NULL, &f))
+			pkt_fail(__FILE__, __LINE__,
+				 "write faulted after pk_set(key, 0) returned "
+				 "(call %ld, %ld pk_set_all calls)",
+				 iter, rounds);
+	}
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	close(zero);
 }
 
 /*

@@ -512,3 +512,131 @@ void test_set_all_blocked_thread(void)
 		CHECK_EQ(blk_rights, PK_DISABLE_ACCESS);
 	}
 }
+
+/*
+ * Rights set while other threads move keys in and out of hardware keys:
+ * each thread's view stays what it set, for every key.  More keys than
+ * the hardware has, so that B's calls keep evicting; A sets random
+ * rights on its own keys (one by one and as a domain) and checks, after
+ * each call, pk_get of every key and an access to one of its keys'
+ * pages.  A write of A's rights to a hardware key that moved to another
+ * key meanwhile would show as a wrong pk_get (x86) or access (POWER).
+ */
+#define RW (PROT_READ | PROT_WRITE)
+enum { MV_A = 6, MV_B = 34, MV_KEYS = MV_A + MV_B };
+static int mv_keys[MV_KEYS];
+static char *mv_pages;
+static int mv_done;
+
+static void *mv_mover(void *arg)
+{
+	long *moves = arg;
+
+	/* B's rights for A's keys stay closed: A's alone open its pages. */
+	for (int i = 0; !__atomic_load_n(&mv_done, __ATOMIC_RELAXED); i++) {
+		CHECK_EQ(pk_set(mv_keys[MV_A + i % MV_B], 0), 0);
+		__atomic_add_fetch(moves, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void mv_read(void *p)
+{
+	(void)*(volatile char *)p;
+}
+
+static void mv_write(void *p)
+{
+	*(volatile char *)p = 1;
+}
+
+/*
+ * 1 when the access faults.  pk_try, not pkt_access: its recovery
+ * rebuilds the whole rights register from the thread's record, where
+ * leaving a handler by siglongjmp keeps the kernel's handler rights for
+ * keys that move in meanwhile.  An access expected to fault is tried
+ * again where a stale TLB entry may let a lowered right through once
+ * (pkt_tlb_flush).
+ */
+static int mv_faults(char *p, int write, int expect)
+{
+	struct pk_fault f;
+
+	for (int i = 0; i < (expect ? 4 : 1); i++) {
+		pkt_tlb_flush();
+		if (pk_try(write ? mv_write : mv_read, p, &f) == -EFAULT)
+			return 1;
+	}
+	return 0;
+}
+
+static void mv_check(const unsigned *want, long iter)
+{
+	for (int i = 0; i < MV_KEYS; i++)
+		if ((unsigned)pk_get(mv_keys[i]) != want[i])
+			pkt_fail(__FILE__, __LINE__,
+				 "after %ld calls key %d reads %d, set %u",
+				 iter, mv_keys[i], pk_get(mv_keys[i]),
+				 want[i]);
+}
+
+void test_set_during_moves(void)
+{
+	static const unsigned choice[] = {0, PK_DISABLE_WRITE,
+					  PK_DISABLE_ACCESS};
+	unsigned want[MV_KEYS];
+	size_t pg = pkt_page();
+	pthread_t b;
+	long moves = 0, iter = 0;
+	time_t end;
+
+	srand(7);
+	mv_pages = pkt_map(MV_A, RW);
+	for (int i = 0; i < MV_KEYS; i++) {
+		want[i] = i < MV_A ? PK_DISABLE_ACCESS : 0;
+		mv_keys[i] = pkt_key(want[i]);
+	}
+	for (int i = 0; i < MV_A; i++)
+		CHECK_EQ(pk_mprotect(mv_pages + i * pg, pg, RW, mv_keys[i]), 0);
+	CHECK_EQ(pthread_create(&b, NULL, mv_mover, &moves), 0);
+	end = time(NULL) + 2;
+	for (; time(NULL) < end ||
+	       __atomic_load_n(&moves, __ATOMIC_RELAXED) < 100;
+	     iter++) {
+		int i = rand() % MV_A, j = rand() % MV_A, acc = rand() & 1;
+		unsigned r = choice[rand() % 3], s = choice[rand() % 3];
+		int faults;
+
+		if (iter & 1) {
+			CHECK_EQ(pk_set(mv_keys[i], r), 0);
+			want[i] = r;
+		} else if (i != j) {
+			struct pk_domain_entry d[2] = {{mv_keys[i], r},
+						       {mv_keys[j], s}};
+			struct pk_domain_saved sv;
+
+			unsigned was_i = want[i], was_j = want[j];
+
+			CHECK_EQ(pk_domain_enter(d, 2, &sv), 0);
+			want[i] = r;
+			want[j] = s;
+			mv_check(want, iter);
+			CHECK_EQ(pk_domain_leave(&sv), 0);
+			want[i] = was_i;
+			want[j] = was_j;
+		}
+		mv_check(want, iter);
+		if (iter % 4)
+			continue; /* accesses are slow: rights calls race more */
+		faults = acc ? want[j] != 0 : want[j] == PK_DISABLE_ACCESS;
+		if (mv_faults(mv_pages + j * pg, acc, faults) != faults)
+			pkt_fail(__FILE__, __LINE__,
+				 "after %ld calls, %s key %d's page with "
+				 "rights %u %s",
+				 iter, acc ? "writing" : "reading", mv_keys[j],
+				 want[j], faults ? "went through" : "faulted");
+	}
+	__atomic_store_n(&mv_done, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(b, NULL), 0);
+	CHECK(moves > 0);
+}

@@ -37,10 +37,11 @@ static int key_alloc(unsigned flags, unsigned rights)
 	}
 	key = b->key_alloc(rights);
 	if (key > 0) {
+		pk__records_write_begin();
 		pk__key_new(key, rights);
 		for (struct pk__thread *t = pk__threads; t; t = t->next)
 			__atomic_store_n(&t->rights[key], PK__RIGHTS_UNSET,
-					 __ATOMIC_RELAXED);
+					 __ATOMIC_RELEASE);
 		pk__threads_recount();
 		rc = b->set_all(key);
 		if (rc) {
@@ -48,6 +49,7 @@ static int key_alloc(unsigned flags, unsigned rights)
 			b->key_free(key);
 			key = rc;
 		}
+		pk__records_write_end();
 	}
 	pk__lock_drop();
 	return key;
@@ -110,10 +112,11 @@ static int set_all(int key, unsigned rights)
 		return -ENOMEM;
 	}
 	n = 0;
+	pk__records_write_begin();
 	for (struct pk__thread *t = pk__threads; t; t = t->next) {
 		old[n++] = t->rights[key];
 		__atomic_store_n(&t->rights[key], (uint8_t)rights,
-				 __ATOMIC_RELAXED);
+				 __ATOMIC_RELEASE);
 	}
 	old_init = pk__keys[key].init_rights;
 	/*
@@ -125,14 +128,24 @@ static int set_all(int key, unsigned rights)
 			 __ATOMIC_RELAXED);
 	rc = b->set_all(key);
 	if (rc) {
+		/*
+		 * A thread that set its own rights meanwhile (the hardware
+		 * backend's pk_set takes no lock) keeps what it set.
+		 */
 		i = 0;
-		for (struct pk__thread *t = pk__threads; t; t = t->next)
-			__atomic_store_n(&t->rights[key], old[i++],
-					 __ATOMIC_RELAXED);
+		for (struct pk__thread *t = pk__threads; t; t = t->next) {
+			uint8_t now = (uint8_t)rights;
+
+			__atomic_compare_exchange_n(&t->rights[key], &now,
+						    old[i++], 0,
+						    __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED);
+		}
 		__atomic_store_n(&pk__keys[key].init_rights, old_init,
 				 __ATOMIC_RELAXED);
 		b->set_all(key);
 	}
+	pk__records_write_end();
 	pk__lock_drop();
 	return rc;
 }

@@ -102,19 +102,28 @@ static int protect(void *addr, size_t len, int prot, int key)
 
 /*
  * Rights the thread already holds change nothing: no lock, no system
- * call.  (Its record's rights are in the union applied to the pages;
- * a pk_set_all racing with this call is ordered after it.)
+ * call.  Its record's rights are in the union applied to the pages,
+ * unless pk_set_all is writing records and has not applied them yet
+ * (or will take them back): the records' count tells, and then the
+ * locked path waits for it.
  */
 static int unchanged(const int *keys, const unsigned *rights, int n)
 {
 	struct pk__thread *t = pk__thread_state;
+	unsigned seq = pk__records_read_begin();
 
 	if (!t)
 		return 0;
-	for (int i = 0; i < n; i++)
-		if (pk__rights_of(t, keys[i]) != rights[i])
+	for (int i = 0; i < n; i++) {
+		unsigned r = __atomic_load_n(&t->rights[keys[i]],
+					     __ATOMIC_ACQUIRE);
+
+		if (r == PK__RIGHTS_UNSET)
+			r = pk__key_init_rights(keys[i]);
+		if (r != rights[i])
 			return 0;
-	return 1;
+	}
+	return pk__records_read_ok(seq);
 }
 
 static int set_many(const int *keys, const unsigned *rights, int n)

@@ -15,14 +15,18 @@
  * evicted key moves it in, evicting the least recently used one.  A
  * move never opens a page to a thread whose rights forbid it more than
  * the evicted key's guarantee allows:
- *   1. the victim's pages are narrowed by its union first, still under
- *      their hardware key, then given key 0;
- *   2. every thread's register is rebuilt for the freed hardware key (a
- *      signal to each thread, backend/sync.c);
- *   3. only then do the new key's pages take the hardware key and their
- *      own protection.
+ *   1. the victim leaves its hardware key in the key table, and every
+ *      thread passes a sync round (a signal to each, backend/sync.c), so
+ *      that no lock-free pk_set on it is still under way;
+ *   2. its pages are narrowed by its union, still under their hardware
+ *      key, then given key 0;
+ *   3. every thread's register is rebuilt for the freed hardware key
+ *      (a second round);
+ *   4. only then does the new key's entry name the hardware key (for
+ *      the lock-free calls) and its pages take it, with their own
+ *      protection.
  * Cost of a move: two mprotect calls per range of the victim, one per
- * range of the key moving in, and the signal round trip to every other
+ * range of the key moving in, and two signal round trips to every other
  * thread (none in a single-threaded process).
  */
 #include <errno.h>
@@ -84,8 +88,16 @@ static int probe(char *why, size_t len)
 	return 0;
 }
 
-/* Virtual key -> hardware key (0: evicted) and back; pool: ours. */
+/*
+ * Virtual key -> hardware key (0: evicted) and back; pool: ours.  A
+ * resident key's entry also carries the number of its binding above
+ * SLOT_BITS, so that a reader can tell "same hardware key as before"
+ * from "moved out and back in meanwhile" (get()).
+ */
+#define SLOT_BITS 8
+#define SLOT_MASK ((1 << SLOT_BITS) - 1)
 static int slot_of[PK__KEYS];
+static unsigned bindings;
 static int owner[HW_KEYS];
 static uint64_t pool;
 /*
@@ -114,14 +126,30 @@ static inline void touch(int key)
  */
 static int slot(int key)
 {
-	return __atomic_load_n(&slot_of[key], __ATOMIC_RELAXED);
+	return __atomic_load_n(&slot_of[key], __ATOMIC_RELAXED) & SLOT_MASK;
 }
 
-static void bind(int key, int hw)
+/*
+ * hw now guards key's pages (0: nobody's).  Registers are rebuilt from
+ * the owners; lock-free callers find the key by its entry (publish()).
+ * Lock held.
+ */
+static void own(int hw, int key)
 {
-	if (key > 0)
-		__atomic_store_n(&slot_of[key], hw, __ATOMIC_RELEASE);
 	__atomic_store_n(&owner[hw], key, __ATOMIC_RELEASE);
+}
+
+/*
+ * Give key's entry hw, with a new binding number.  A move publishes
+ * the entry only once every thread's register holds the key's bits, so
+ * that pk_get never reads the previous owner's.  Lock held (or the key
+ * not yet handed out).
+ */
+static void publish(int key, int hw)
+{
+	bindings = (bindings + 1) & ((1u << (31 - SLOT_BITS)) - 1);
+	__atomic_store_n(&slot_of[key], hw | (int)(bindings << SLOT_BITS),
+			 __ATOMIC_RELEASE);
 }
 
 /* A hardware key nobody owns: from our pool, or a new one.  Lock held. */
@@ -165,11 +193,35 @@ static int rekey_pages(int key, int hw)
 static void load(struct pk__thread *t);
 static reg_t reg_for(const struct pk__thread *t, reg_t now);
 
+/*
+ * Take the victim out of hardware key hw.  pk_set on a resident key
+ * takes no lock, so the victim's slot goes to 0 first and a sync round
+ * follows: a pk_set that read the old slot either finished before its
+ * thread's handler ran (its record is visible now) or sees the round
+ * and retries under the lock (set()).  Only then is the union read,
+ * and the pages narrowed by it: no thread's new rights are missed.
+ * Lock held.
+ */
+static int evict(int victim, int hw)
+{
+	int rc, entry = slot_of[victim];
+
+	__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
+	rc = pk__sync_all();
+	if (rc == 0)
+		rc = rekey_pages(victim, 0);
+	if (rc) {
+		/* The victim stays: its pages go back to hw. */
+		(void)rekey_pages(victim, hw);
+		__atomic_store_n(&slot_of[victim], entry, __ATOMIC_RELEASE);
+	}
+	return rc;
+}
+
 /* Move key into a hardware key, evicting the LRU one.  Lock held. */
 static int move_in(int key)
 {
-	int hw = free_slot(), victim = 0, rc;
-	unsigned vu = 0;
+	int hw = free_slot(), rc;
 	struct pk__thread *self = pk__thread_state;
 
 	if (!hw) {
@@ -182,17 +234,11 @@ static int move_in(int key)
 			}
 		if (!hw)
 			return -ENOSPC; /* the kernel gave no key at all */
-		victim = owner[hw];
-		vu = pk__union_rights(victim);
-		rc = rekey_pages(victim, 0);
-		if (rc) {
-			/* The victim stays: its pages go back to hw. */
-			(void)rekey_pages(victim, hw);
+		rc = evict(owner[hw], hw);
+		if (rc)
 			return rc;
-		}
-		__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
 	}
-	bind(key, hw);
+	own(hw, key);
 	__atomic_store_n(&use_epoch, use_epoch + 1, __ATOMIC_RELAXED);
 	touch(key);
 	if (self)
@@ -200,21 +246,12 @@ static int move_in(int key)
 	else
 		pk__arch_write(reg_for(NULL, pk__arch_read()));
 	rc = pk__sync_all();
-	/*
-	 * pk_set on a resident key takes no lock: another thread may have
-	 * changed its rights for the victim after the union above was read.
-	 * Every thread has run the sync handler since the victim left its
-	 * hardware key, so a change made before that is visible now, and
-	 * one made after saw the victim evicted and waits for the lock.
-	 */
-	if (victim && pk__union_rights(victim) != vu)
-		(void)rekey_pages(victim, 0);
 	if (rc) {
 		/* Some thread may keep old bits for hw: no page may carry it. */
-		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
-		bind(0, hw);
+		own(hw, 0);
 		return rc;
 	}
+	publish(key, hw);
 	rc = rekey_pages(key, hw);
 	/*
 	 * Some pages took hw, some did not: back to evicted, all on key 0
@@ -223,7 +260,7 @@ static int move_in(int key)
 	 */
 	if (rc && rekey_pages(key, 0) == 0) {
 		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
-		bind(0, hw);
+		own(hw, 0);
 	}
 	return rc;
 }
@@ -244,7 +281,8 @@ static int key_alloc(unsigned rights)
 		hw = free_slot();
 		__atomic_store_n(&slot_of[k], 0, __ATOMIC_RELEASE);
 		if (hw) {
-			bind(k, hw);
+			own(hw, k);
+			publish(k, hw);
 			touch(k);
 		} else {
 			__atomic_store_n(&evictions, 1, __ATOMIC_RELAXED);
@@ -260,7 +298,7 @@ static int key_free(int key)
 	int hw = slot(key);
 
 	if (hw)
-		bind(0, hw);
+		own(hw, 0);
 	__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -320,42 +358,53 @@ static int apply_evicted(int key)
 /*
  * The fast path: every key holds a hardware key and the thread has its
  * record.  The record first, then one read and one write of the
- * register, changing only those keys' bits.  A sync round whose handler
- * ran between the read and the write rebuilt the register from the
- * record, and the write undid that: sync_seq tells, and load() redoes
- * it.  A key losing its hardware key meanwhile is no matter: the move
- * gives the hardware key to new pages only after this thread's handler
- * has rebuilt the register from the record.  Returns 0, or 1 when a key
- * is evicted or the register is not known exactly yet (nothing changed
- * then: the caller rebuilds every key's bits).
+ * register, changing only those keys' bits.  The keys' entries are read
+ * again after the record's write, and the sync count is handled, as in
+ * set().  Returns 0, or 1 when a key is evicted or moving, or the
+ * register is not known exactly yet (nothing changed then: the caller
+ * takes the locked path).
  */
 static int set_resident(struct pk__thread *t, const int *keys,
 			const unsigned *rights, int n)
 {
 	reg_t clear = 0, bits = 0;
-	int hw[PK_DOMAIN_MAX];
+	int entry[PK_DOMAIN_MAX];
+	uint8_t old[PK_DOMAIN_MAX];
 	unsigned seq;
 
 	if (!pk__arch_exact())
 		return 1;
 	for (int i = 0; i < n; i++) {
+		int hw;
 		reg_t mask;
 
-		hw[i] = slot(keys[i]);
-		if (!hw[i])
+		entry[i] = __atomic_load_n(&slot_of[keys[i]], __ATOMIC_RELAXED);
+		hw = entry[i] & SLOT_MASK;
+		if (!hw)
 			return 1;
-		mask = pk__arch_bits(hw[i], PK__RIGHTS_MASK);
+		mask = pk__arch_bits(hw, PK__RIGHTS_MASK);
 		clear |= mask;
-		bits = (bits & ~mask) | pk__arch_bits(hw[i], rights[i]);
+		bits = (bits & ~mask) | pk__arch_bits(hw, rights[i]);
 	}
-	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
 	for (int i = 0; i < n; i++) {
+		old[i] = __atomic_load_n(&t->rights[keys[i]], __ATOMIC_RELAXED);
 		__atomic_store_n(&t->rights[keys[i]], (uint8_t)rights[i],
 				 __ATOMIC_RELAXED);
-		touch(keys[i]);
 	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
+	for (int i = 0; i < n; i++)
+		if (__atomic_load_n(&slot_of[keys[i]], __ATOMIC_RELAXED) !=
+		    entry[i]) {
+			for (int j = n - 1; j >= 0; j--)
+				__atomic_store_n(&t->rights[keys[j]], old[j],
+						 __ATOMIC_RELAXED);
+			return 1;
+		}
+	for (int i = 0; i < n; i++)
+		touch(keys[i]);
 	pk__arch_update(clear, bits);
-	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED))
+	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE))
 		load(t);
 	return 0;
 }
@@ -413,17 +462,36 @@ __attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
 	return pk__api_err(PK__CALL_SET, set_many(&key, &rights, 1));
 }
 
-/* set_resident for one key, spelled out: this is pk_set's hot path. */
+/*
+ * set_resident for one key, spelled out: this is pk_set's hot path.
+ * The key's entry is read twice, around the record's write: a move
+ * that takes the key's hardware key writes the entry before its first
+ * sync round, and reads the union of rights after it.  So either the
+ * second read sees the move (the record goes back, the locked path
+ * takes over), or the move sees the new record.  The register write
+ * then needs only the sync count: a round whose handler ran meanwhile
+ * rebuilt the register from the record, and load() redoes it.
+ */
 static int set(int key, unsigned rights)
 {
 	struct pk__thread *t = pk__thread_state;
-	int hw = slot(key);
+	int entry = __atomic_load_n(&slot_of[key], __ATOMIC_RELAXED);
+	int hw = entry & SLOT_MASK;
 	unsigned seq;
+	uint8_t old;
 
 	if (__builtin_expect(!t || !hw || !pk__arch_exact(), 0))
 		return set_slow(key, rights);
-	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
+	old = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED);
 	__atomic_store_n(&t->rights[key], (uint8_t)rights, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
+	if (__builtin_expect(__atomic_load_n(&slot_of[key], __ATOMIC_RELAXED) !=
+				     entry,
+			     0)) {
+		__atomic_store_n(&t->rights[key], old, __ATOMIC_RELAXED);
+		return set_slow(key, rights);
+	}
 	if (__atomic_load_n(&evictions, __ATOMIC_RELAXED))
 		touch(key);
 	pk__arch_update(pk__arch_bits(hw, PK__RIGHTS_MASK),
@@ -437,15 +505,36 @@ static int set(int key, unsigned rights)
 /*
  * Where signal handlers start with the kernel's rights, the register is
  * the truth inside a handler; elsewhere it always equals the record.
+ * The register is read between two reads of the key's entry: a move in
+ * between may have rebuilt the register for the hardware key's next
+ * owner, and the entry then differs (a move clears it before its first
+ * sync round reaches this thread), also when the key came back to the
+ * same hardware key (a new binding number).  A key's entry names a
+ * hardware key only once every register holds its bits (publish()).
+ * That check costs a compare; a sequence count would cost the thread
+ * record's address too.
  */
 static int get(int key)
 {
 	struct pk__thread *t;
-	int hw = slot(key);
+	const int *e = &slot_of[key];
+	int hw, entry;
 	unsigned r;
+	reg_t v;
 
-	if (__builtin_expect(hw && PK__ARCH_HANDLER_RESETS, 1))
-		return (int)pk__arch_rights(pk__arch_read(), hw);
+again:
+	entry = __atomic_load_n(e, __ATOMIC_RELAXED);
+	if (__builtin_expect(entry && PK__ARCH_HANDLER_RESETS, 1)) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		v = pk__arch_read();
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (__builtin_expect(__atomic_load_n(e, __ATOMIC_RELAXED) !=
+					     entry,
+				     0))
+			goto again;
+		return (int)pk__arch_rights(v, entry & SLOT_MASK);
+	}
+	hw = entry & SLOT_MASK;
 	/* A resident key is allocated: its record byte, when set, says. */
 	if (hw && (t = pk__thread_state) &&
 	    (r = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)) !=
@@ -455,7 +544,6 @@ static int get(int key)
 		return -EINVAL;
 	return (int)pk__rights_of(pk__thread_state, key);
 }
-
 
 /* In the sync signal's handler: rebuild this thread's register. */
 static void rebuild(void *uc)

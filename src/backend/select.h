@@ -19,9 +19,11 @@ int pk__init_status(void);
  * The backend when pk_init succeeds, else NULL (pk__init_status says
  * why).  Once chosen, one load: the rights calls' fast path.  Before,
  * pk__ready_backend is pk__backend_unchosen, whose set and get choose
- * first, so pk_set and pk_get need no test for it.
+ * first, so pk_set and pk_get need no test for it.  Declared hidden, so
+ * that the library's own code loads it directly, not through the GOT.
  */
-extern const struct pk__backend *pk__ready_backend;
+extern const struct pk__backend *pk__ready_backend
+	__attribute__((visibility("hidden")));
 extern const struct pk__backend pk__backend_unchosen;
 const struct pk__backend *pk__ready_slow(void);
 

@@ -33,6 +33,7 @@
 
 struct pk__thread *pk__threads;
 int pk__threads_n, pk__threads_unknown;
+unsigned pk__records_seq;
 __thread struct pk__thread *pk__thread_state
 	__attribute__((tls_model("initial-exec")));
 void (*pk__threads_exit_hook)(void);

@@ -41,6 +41,42 @@ static inline unsigned pk__rights_of(const struct pk__thread *t, int key)
 
 	return r == PK__RIGHTS_UNSET ? pk__key_init_rights(key) : r;
 }
+/*
+ * Odd while a call (pk_set_all, pk_key_alloc) rewrites other threads'
+ * records and then applies them.  A lock-free reader that acts on what
+ * its own record says reads it (with acquire loads) between two loads
+ * of this count, an even count the same both times, so that it never
+ * trusts rights written but not yet in force, or about to be taken
+ * back.  The writer makes the count odd, then writes records with
+ * release stores: a reader that sees one sees the odd count after it.
+ * (No fences: ThreadSanitizer does not model them.)  Lock held to
+ * change it.
+ */
+extern unsigned pk__records_seq;
+
+static inline unsigned pk__records_read_begin(void)
+{
+	return __atomic_load_n(&pk__records_seq, __ATOMIC_ACQUIRE);
+}
+
+static inline int pk__records_read_ok(unsigned seq)
+{
+	return !(seq & 1) &&
+	       __atomic_load_n(&pk__records_seq, __ATOMIC_RELAXED) == seq;
+}
+
+static inline void pk__records_write_begin(void)
+{
+	__atomic_store_n(&pk__records_seq, pk__records_seq + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static inline void pk__records_write_end(void)
+{
+	__atomic_store_n(&pk__records_seq, pk__records_seq + 1,
+			 __ATOMIC_RELEASE);
+}
+
 /* Whether some thread is inside a domain holding key.  Lock held. */
 int pk__threads_in_domain(int key);
 /* The union over threads of their rights for key.  Lock held. */
