@@ -764,6 +764,57 @@ void test_heap_fork(void)
 				 text);                                    \
 	} while (0)
 
+/*
+ * Out-parameters in memory the caller cannot write: the fault reaches
+ * the caller (here pk_try) without the heap's lock held, so the heap
+ * keeps working, and it comes before the allocation, so nothing leaks.
+ */
+struct bad_out {
+	struct pk_heap *h;
+	void *out;
+	int which;
+};
+
+static void call_with_bad_out(void *arg)
+{
+	struct bad_out *b = arg;
+
+	if (b->which == 0)
+		pk_heap_alloc(b->h, 32, b->out);
+	else if (b->which == 1)
+		pk_heap_calloc(b->h, 4, 8, b->out);
+	else
+		pk_heap_usage(b->h, b->out);
+}
+
+void test_heap_bad_out(void)
+{
+	int k = pkt_key(PK_DISABLE_ACCESS), closed = pkt_key(PK_DISABLE_ACCESS);
+	struct pk_heap *h = heap_new(k, 0, 0, NULL);
+	char *page = pkt_map(1, PROT_READ | PROT_WRITE);
+	struct pk_fault f;
+	struct pk_heap_usage before, after;
+
+	CHECK_EQ(pk_protect_range(page, pkt_page(), closed, 0), 0);
+	for (int which = 0; which < 3; which++) {
+		struct bad_out b = {h, page + 64, which};
+
+		before = usage(h);
+		CHECK_EQ(pk_try(call_with_bad_out, &b, &f), -EFAULT);
+		/* The struct may be stored in any order; a pointer exactly. */
+		CHECK((char *)f.addr >= page + 64 &&
+		      (char *)f.addr < page + 64 + (which == 2 ? sizeof(after)
+							   : sizeof(void *)));
+		CHECK_EQ(f.key, closed);
+		after = usage(h);
+		CHECK_EQ(after.blocks, before.blocks);
+		CHECK_EQ(after.bytes, before.bytes);
+		/* The lock is free: this would wait forever otherwise. */
+		pk_heap_free(h, take(h, 48));
+	}
+	CHECK_EQ(pk_heap_destroy(h, 0), 0);
+}
+
 /* Every pointer the heap does not own is refused, reported, harmless. */
 void test_heap_bad_pointers(void)
 {

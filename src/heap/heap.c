@@ -304,15 +304,33 @@ int pk_heap_destroy(struct pk_heap *h, unsigned flags)
 	return 0;
 }
 
+/*
+ * Out-parameters are the caller's memory: touched only outside the
+ * heap's lock, so that a fault there (recovered with pk_try or
+ * siglongjmp) cannot leave the lock held.  probe_out writes *out's own
+ * value back before anything changes, so an unwritable out faults
+ * before a block is taken rather than losing it.
+ */
+static void probe_out(void **out)
+{
+	void *volatile *v = out;
+
+	*v = *v;
+}
+
 int pk_heap_alloc(struct pk_heap *h, size_t size, void **out)
 {
+	void *p;
 	int rc;
 
 	if (!h || !out || size == 0)
 		return -EINVAL;
+	probe_out(out);
 	pthread_mutex_lock(&h->lock);
-	rc = pk__heap_alloc_locked(h, size, out);
+	rc = pk__heap_alloc_locked(h, size, &p);
 	pk__heap_unlock(h);
+	if (rc == 0)
+		*out = p;
 	return rc;
 }
 
@@ -326,6 +344,7 @@ int pk_heap_calloc(struct pk_heap *h, size_t n, size_t size, void **out)
 		return -EINVAL;
 	if (__builtin_mul_overflow(n, size, &total))
 		return -EOVERFLOW;
+	probe_out(out);
 	if ((rc = pk__heap_open_key(h, &saved)) != 0)
 		return rc;
 	pthread_mutex_lock(&h->lock);
@@ -458,10 +477,12 @@ ssize_t pk_heap_usable_size(struct pk_heap *h, const void *p)
 
 int pk_heap_usage(struct pk_heap *h, struct pk_heap_usage *out)
 {
+	struct pk_heap_usage u;
+
 	if (!h || !out)
 		return -EINVAL;
 	pthread_mutex_lock(&h->lock);
-	*out = (struct pk_heap_usage){
+	u = (struct pk_heap_usage){
 		.blocks = h->blocks,
 		.bytes = h->bytes,
 		.pages = h->used_pages,
@@ -474,5 +495,6 @@ int pk_heap_usage(struct pk_heap *h, struct pk_heap_usage *out)
 		.flags = h->flags,
 	};
 	pk__heap_unlock(h);
+	*out = u;
 	return 0;
 }
