@@ -83,6 +83,16 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 				failures+=("vm-old: the hardware backend did not run every test on $oldest")
 		fi
 	fi
+	# A CPU with 5-level paging (-cpu max has LA57) under a kernel that
+	# pages with 4 levels (no5lvl): user space ends at 2^47 whatever
+	# CPUID says.  The tests that use the end of user space.
+	if [ -f tests/vm/run-in-vm.sh ]; then
+		t="range_bad_args compat_freebsd_errors compat_aix_errors"
+		suite vm-4level bash tests/vm/run-in-vm.sh -A no5lvl -t 600 -f build/pktest -- \
+			sh -c "PKTEST_ENV=vm-4level pktest --backend hw $t; PKTEST_ENV=vm-4level pktest --backend emu $t"
+		grep -q '^hw/vm-4level: 3 passed, 0 failed, 0 skipped' "$out/vm-4level.log" ||
+			failures+=("vm-4level: the end-of-user-space tests did not all pass under no5lvl")
+	fi
 	# A program built against glibc's pkey calls only, plainly and under
 	# `pkeys run`, natively and in the VM (tests/compat/check.sh).
 	if [ -f tests/compat/check.sh ]; then

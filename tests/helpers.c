@@ -1,7 +1,4 @@
 /* Test helpers: checks, page mapping, and probing accesses for faults. */
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -45,24 +42,46 @@ int pkt_handler_resets(void)
 	return strcmp(pk_backend_name(), "x86_pku") == 0;
 }
 
+/*
+ * The end of user space, from the kernel's own account: on x86-64,
+ * /proc/cpuinfo lists la57 only when the kernel runs 5-level paging (it
+ * clears the flag when it does not, e.g. booted with no5lvl), whatever
+ * CPUID says.  0 when unknown.
+ */
 uintptr_t pkt_user_top(void)
 {
 #if defined(__x86_64__)
-	unsigned a, b, c, d;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	int la57 = 0;
 
-	/* 5-level paging (CPUID LA57): the top moves; tests skip there. */
-	if (__get_cpuid_max(0, 0) >= 7) {
-		__cpuid_count(7, 0, a, b, c, d);
-		if ((c >> 16) & 1)
-			return 0;
-	}
-	return (uintptr_t)1 << 47;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "flags", 5) == 0) {
+			la57 = strstr(line, " la57 ") || strstr(line, " la57\n");
+			break;
+		}
+	fclose(f);
+	return (uintptr_t)1 << (la57 ? 56 : 47);
 #elif defined(__powerpc64__)
 	/* TASK_SIZE on 64-bit Book3S: 4 PiB with 64 KiB pages, else 64 TiB. */
 	return (uintptr_t)1 << (pkt_page() >= 65536 ? 52 : 46);
 #else
 	return 0;
 #endif
+}
+
+uintptr_t pkt_user_end(void)
+{
+	uintptr_t top = pkt_user_top();
+
+#if defined(__x86_64__)
+	/* x86-64 Linux never maps the top page (TASK_SIZE_MAX). */
+	if (top)
+		top -= pkt_page();
+#endif
+	return top;
 }
 
 char *pkt_map(size_t n, int prot)

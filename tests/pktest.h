@@ -52,6 +52,8 @@ int pkt_exact(void);
 int pkt_handler_resets(void);
 /* The first address past user space (TASK_SIZE), or 0 where unknown. */
 uintptr_t pkt_user_top(void);
+/* The end of the last page a mapping may use there (x86: top less a page). */
+uintptr_t pkt_user_end(void);
 /* n fresh private anonymous pages with prot; fails the test if it can't. */
 char *pkt_map(size_t n, int prot);
 /* A key with these rights; fails the test if none is left. */

@@ -199,9 +199,27 @@ void test_range_bad_args(void)
 	CHECK_EQ(pk_protect_range(p, SIZE_MAX - pg + 1, k, 0), -EFAULT);
 	CHECK_EQ(pk_protect_range((void *)(UINTPTR_MAX - pg + 1), pg, k, 0),
 		 -EFAULT);
-	if (top)
+	if (top) {
+		/* The highest page the kernel maps takes a key; a range past
+		 * it is refused. */
+		uintptr_t end = pkt_user_end();
+		char *last = mmap((void *)(end - pg), pg, RW,
+				  MAP_PRIVATE | MAP_ANONYMOUS |
+					  MAP_FIXED_NOREPLACE, -1, 0);
+
+		CHECK(last == (char *)(end - pg) ||
+		      (last == MAP_FAILED && errno == EEXIST));
 		CHECK_EQ(pk_protect_range((void *)(top - pg), 2 * pg, k,
 					  PK_RANGE_PERSIST), -EFAULT);
+		CHECK_EQ(pk_protect_range((void *)(end - pg), 2 * pg, k, 0),
+			 -EFAULT);
+		if (last != MAP_FAILED) {
+			CHECK_EQ(pk_protect_range(last, pg, k, 0), 0);
+			CHECK_EQ(pk_key_of(last), k);
+			EXPECT_FAULT(last, R, k);
+			CHECK_EQ(pk_munmap(last, pg), 0);
+		}
+	}
 	CHECK_EQ(pk_protect_range(p, 0, k, 0), 0);
 	CHECK_EQ(pk_key_of(p), 0);
 	EXPECT_OK(p, W);

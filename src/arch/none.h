@@ -25,10 +25,12 @@ static inline int pk__arch_fault_info(const void *uc, int *access, void **ip)
 }
 
 /* 47 bits: what 64-bit Linux gives user space on most CPUs by default. */
-static inline uintptr_t pk__arch_user_end(size_t page)
+static inline void pk__arch_user_ends(size_t page, uintptr_t *narrow,
+				      uintptr_t *wide)
 {
-	return sizeof(void *) == 8 ? (uintptr_t)((uint64_t)1 << 47) - page
-				   : (uintptr_t)0 - page;
+	*narrow = *wide = sizeof(void *) == 8
+				  ? (uintptr_t)((uint64_t)1 << 47) - page
+				  : (uintptr_t)0 - page;
 }
 
 #endif

@@ -173,9 +173,10 @@ static inline int pk__arch_fault_info(const void *ucv, int *access, void **ip)
  * TASK_SIZE on 64-bit Book3S: 4 PiB (52 bits) with 64 KiB pages, 64 TiB
  * (46 bits) with 4 KiB pages.
  */
-static inline uintptr_t pk__arch_user_end(size_t page)
+static inline void pk__arch_user_ends(size_t page, uintptr_t *narrow,
+				      uintptr_t *wide)
 {
-	return (uintptr_t)1 << (page >= 65536 ? 52 : 46);
+	*narrow = *wide = (uintptr_t)1 << (page >= 65536 ? 52 : 46);
 }
 
 #endif

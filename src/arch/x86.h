@@ -188,14 +188,19 @@ static inline int pk__arch_fault_info(const void *ucv, int *access, void **ip)
 }
 
 /*
- * 47-bit user space, or 56-bit with 5-level paging (CPUID LA57), less
- * the top page, which x86-64 Linux never maps (TASK_SIZE_MAX).
+ * Where user space may end, less the top page, which x86-64 Linux never
+ * maps (TASK_SIZE_MAX): below 2^47 with 4-level paging, below 2^56 with
+ * 5-level.  CPUID's LA57 says only that the CPU could page with 5
+ * levels; a kernel may still use 4 (no5lvl, older kernels), so the
+ * caller asks the kernel which of the two it is (os/page.c).
  */
-static inline uintptr_t pk__arch_user_end(size_t page)
+static inline void pk__arch_user_ends(size_t page, uintptr_t *narrow,
+				      uintptr_t *wide)
 {
 	int la57 = (pk__x86_cpuid7_ecx() >> 16) & 1;
 
-	return ((uintptr_t)1 << (la57 ? 56 : 47)) - page;
+	*narrow = ((uintptr_t)1 << 47) - page;
+	*wide = la57 ? ((uintptr_t)1 << 56) - page : *narrow;
 }
 
 #endif

@@ -8,7 +8,8 @@
 
 /* Never 0; a power of two.  Async-signal-safe after the first call. */
 size_t pk__page_size(void);
-/* The first address past user space (x86: less its top page). */
+/* The first address past user space (x86: less its top page), as the
+ * running kernel sets it: asked once, with one raw mmap(2). */
 uintptr_t pk__user_end(void);
 
 #endif

@@ -6,8 +6,9 @@
 # whose keys live in the AMR; the kernels and busybox come from Debian's
 # ppc64el archive (scripts/deps.sh ppc puts them in the cache below).
 #
-# Usage: run-in-vm.sh [-v] [-a ARCH] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]
+# Usage: run-in-vm.sh [-v] [-a ARCH] [-A ARGS] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]
 #   -a ARCH  x86_64 (default) or ppc64le
+#   -A ARGS  more kernel command-line arguments (e.g. no5lvl)
 #   -f FILE  copy FILE to /bin/<basename> in the VM, plus the shared
 #            libraries and loader it needs at their host paths (ppc64le:
 #            from /usr/powerpc64le-linux-gnu/lib, or FILE's RUNPATH)
@@ -22,12 +23,13 @@
 set -u -o pipefail
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
-usage() { die "usage: $0 [-v] [-a ARCH] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]"; }
+usage() { die "usage: $0 [-v] [-a ARCH] [-A ARGS] [-t SECONDS] [-k VERSION] [-f FILE]... -- COMMAND [ARGS...]"; }
 
-timeout_s=900 verbose=0 files=() want= arch=x86_64
-while getopts "a:t:f:k:v" opt; do
+timeout_s=900 verbose=0 files=() want= arch=x86_64 append=
+while getopts "a:A:t:f:k:v" opt; do
     case $opt in
         a) arch=$OPTARG ;;
+        A) append+=" $OPTARG" ;;
         t) timeout_s=$OPTARG ;;
         k) want=$OPTARG ;;
         f) [[ -f $OPTARG ]] || die "no such file: $OPTARG"; files+=("$OPTARG") ;;
@@ -188,7 +190,7 @@ if [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qw pku /proc/cpuinfo; then
 fi
 vm=(qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m 512
     -nographic -nic none -no-reboot -kernel "$kernel" -initrd "$tmp/initrd"
-    -append "console=ttyS0 quiet panic=-1")
+    -append "console=ttyS0 quiet panic=-1$append")
 # POWER9 bare metal (OPAL firmware, skiboot from qemu-system-data): the
 # hash MMU (disable_radix) is the one with keys; -nodefaults skips the PCI
 # link training (seconds); poweroff needs the BMC.
@@ -197,7 +199,7 @@ if [[ $arch == ppc64le ]]; then
         -nographic -chardev "stdio,id=con" -serial chardev:con
         -device "ipmi-bmc-sim,id=bmc0" -device "isa-ipmi-bt,bmc=bmc0,irq=10"
         -no-reboot -kernel "$kernel" -initrd "$tmp/initrd"
-        -append "console=hvc0 disable_radix quiet panic=-1")
+        -append "console=hvc0 disable_radix quiet panic=-1$append")
 fi
 
 raw=/dev/null; ((verbose)) && raw=/dev/stderr
