@@ -815,6 +815,39 @@ void test_heap_bad_out(void)
 	CHECK_EQ(pk_heap_destroy(h, 0), 0);
 }
 
+/*
+ * A heap made where the kernel's next free addresses lie inside another
+ * key's persistent assignment (a hole the program keyed ahead of time):
+ * neither its bookkeeping nor its blocks take that key, and the
+ * assignment stays whole.
+ */
+void test_heap_beside_persist(void)
+{
+	size_t pg = pkt_page(), n = ((size_t)2 << 30) / pg;
+	int k = pkt_key(PK_DISABLE_ACCESS), other = pkt_key(0);
+	char *hole = pkt_map(n, PROT_NONE);
+	struct pk_heap *h;
+	struct pk_heap_usage u;
+	void *p;
+
+	CHECK_EQ(munmap(hole, n * pg), 0);
+	CHECK_EQ(pk_protect_range(hole, n * pg, other, PK_RANGE_PERSIST), 0);
+	h = heap_new(k, 0, (size_t)1 << 30, NULL);
+	u = usage(h);
+	CHECK_EQ(pk_key_of(h), 0);
+	CHECK_EQ(pk_key_of(u.base), k);
+	CHECK((char *)u.base + u.reserved <= hole ||
+	      (char *)u.base >= hole + n * pg);
+	CHECK((char *)h + sizeof(void *) <= hole || (char *)h >= hole + n * pg);
+	for (size_t i = 0; i < n; i += n / 64)
+		CHECK_EQ(pk_key_of(hole + i * pg), other);
+	/* Closing the other key leaves the heap alone. */
+	CHECK_EQ(pk_set(other, PK_DISABLE_ACCESS), 0);
+	p = take(h, 100);
+	CHECK_EQ(pk_heap_free(h, p), 0);
+	CHECK_EQ(pk_heap_destroy(h, 0), 0);
+}
+
 /* Every pointer the heap does not own is refused, reported, harmless. */
 void test_heap_bad_pointers(void)
 {

@@ -11,4 +11,12 @@
  */
 int pk__mprotect(void *addr, size_t len, int prot, int key, int strict);
 
+/*
+ * Anonymous private memory for the library's own use (a heap's
+ * bookkeeping and reservation): placed where no persistent assignment
+ * lies, so it never takes a program's key, and unknown to the registry.
+ * mmap(2)'s result and errno.  Free it with munmap(2).
+ */
+void *pk__map_own(size_t len, int prot, int flags);
+
 #endif

@@ -18,6 +18,7 @@
 #include "core/registry.h"
 #include "os/page.h"
 #include "os/sys.h"
+#include "os/vma.h"
 
 static int mprotect_keyed(void *addr, size_t len, int prot, int key,
 			  int strict)
@@ -233,6 +234,94 @@ static int mmap_keyed(void **addr, size_t len, int prot, int flags,
 	if (rc == 0)
 		*addr = p;
 	return rc;
+}
+
+/*
+ * The highest free stretch of len bytes below `below` that meets no
+ * persistent assignment: the free gaps between the kernel's mappings
+ * (pk__vma_walk), less the assignments in them.
+ */
+struct room {
+	uintptr_t below, len, prev_end, best;
+};
+
+static void room_in_gap(struct room *m, uintptr_t start, uintptr_t end)
+{
+	uintptr_t at = start;
+
+	if (end > m->below)
+		end = m->below;
+	for (struct pk__range *r = pk__reg_lower(start); at < end;
+	     r = r ? r->next[0] : NULL) {
+		uintptr_t stop = end;
+
+		while (r && (r->end <= at || !(r->flags & PK__R_PERSIST)))
+			r = r->next[0];
+		if (r && r->start < end)
+			stop = r->start > at ? r->start : at;
+		if (stop >= at + m->len)
+			m->best = stop - m->len; /* ascending: the last is highest */
+		if (!r || r->start >= end)
+			break;
+		at = r->end;
+	}
+}
+
+static int room_walk(void *ctx, uintptr_t start, uintptr_t end, int prot)
+{
+	struct room *m = ctx;
+
+	(void)prot;
+	if (start > m->prev_end)
+		room_in_gap(m, m->prev_end, start);
+	if (end > m->prev_end)
+		m->prev_end = end;
+	return 0;
+}
+
+/*
+ * Anonymous memory the library keeps for itself.  The kernel puts a
+ * mapping without an address in the highest free gap that fits, which
+ * may be a hole the program keyed ahead of time with PK_RANGE_PERSIST;
+ * then the highest free stretch below that placement and outside every
+ * assignment is found from the kernel's mappings and taken with
+ * MAP_FIXED_NOREPLACE (below the kernel's own choice: never in the
+ * stack's room above the mmap base).  Under the lock: no assignment
+ * appears meanwhile.  Raw system calls: the interposed mmap would give
+ * the pages the assignment's key.
+ */
+void *pk__map_own(size_t len, int prot, int flags)
+{
+	size_t page = pk__page_size();
+	uintptr_t end;
+	struct room m;
+	void *p;
+	int err = 0;
+
+	flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+	len = (len + page - 1) & ~(page - 1);
+	if (!pk__backend_peek())
+		return (void *)syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
+	pk__lock_take();
+	p = (void *)syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
+	end = (uintptr_t)p + len;
+	if (p != MAP_FAILED && pk__reg_persist_in((uintptr_t)p, end)) {
+		syscall(SYS_munmap, p, len);
+		m = (struct room){.below = (uintptr_t)p, .len = len,
+				  .prev_end = 16 * page};
+		err = pk__vma_walk(m.prev_end, m.below, room_walk, &m);
+		if (err == 0 && m.prev_end < m.below)
+			room_in_gap(&m, m.prev_end, m.below);
+		p = MAP_FAILED;
+		if (err == 0 && m.best)
+			p = (void *)syscall(SYS_mmap, m.best, len, prot,
+					    flags | MAP_FIXED_NOREPLACE, -1, 0);
+		err = p != MAP_FAILED ? 0 : err ? -err : m.best ? errno : ENOMEM;
+	}
+	pk__lock_drop();
+	if (err)
+		errno = err;
+	return p;
 }
 
 static int munmap_keyed(void *addr, size_t len)

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "core/errors.h"
 #include "heap_flush.h"
 #include "heap_internal.h"
@@ -162,26 +163,23 @@ static int map_heap(struct pk_heap *h)
 	if (!guard)
 		len += (HEAP_SENTINEL_GAP + 1) << h->shift;
 
+	/*
+	 * Reserved first where no other key's persistent assignment lies
+	 * (a pk_mmap placed by the kernel could take part of one), then
+	 * keyed in place.
+	 */
 	h->map_len = len + 2 * guard;
-	if (guard) {
-		h->map = mmap(NULL, h->map_len, PROT_NONE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			      0);
-		if (h->map == MAP_FAILED)
-			return -ENOMEM;
-		p = h->map + guard;
-	}
+	h->map = pk__map_own(h->map_len, PROT_NONE, MAP_NORESERVE);
+	if (h->map == MAP_FAILED)
+		return -ENOMEM;
+	p = h->map + guard;
 	rc = pk_mmap(&p, len, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_NORESERVE | (guard ? MAP_FIXED : 0),
-		     h->key);
+		     MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, h->key);
 	if (rc) {
-		if (guard)
-			munmap(h->map, h->map_len);
+		munmap(h->map, h->map_len);
 		return rc;
 	}
 	h->base = p;
-	if (!guard)
-		h->map = p;
 	/* Secrets stay out of core dumps. */
 	if (madvise(h->base, len, MADV_DONTDUMP))
 		rc = -errno;
@@ -218,8 +216,7 @@ static int heap_create(int key, const struct pk_heap_options *options,
 	words = page / 16 / 64;
 	len = sizeof(*h) + (npages + 63) / 64 * 8 +
 	      npages * (sizeof(struct page) + words * 8);
-	meta = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	meta = pk__map_own(len, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 	if (meta == MAP_FAILED)
 		return -ENOMEM;
 	h = (struct pk_heap *)meta;

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "heap_flush.h"
 
 #define PROBE_PAGES 32
@@ -87,8 +88,8 @@ static void measure(void)
 		verdict = env[0] == '1';
 		return;
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
+	/* Never in a persistent assignment: a closed key would fault here. */
+	p = pk__map_own(len, PROT_READ | PROT_WRITE, 0);
 	if (p == MAP_FAILED)
 		return;
 	for (size_t i = 0; i < PROBE_PAGES; i++)
