@@ -442,6 +442,50 @@ static void *opens_and_exits(void *arg)
 	return NULL;
 }
 
+/*
+ * pthread_create storing the new thread's id where the caller may not
+ * write: the fault reaches the caller's handler (here pk_try) exactly,
+ * outside the library's lock, so the thread runs and the library keeps
+ * working (threads, keys) afterwards.
+ */
+static int bad_id_ran;
+
+static void *bad_id_thread(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&bad_id_ran, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void create_into(void *slot)
+{
+	pthread_create(slot, NULL, bad_id_thread, NULL);
+}
+
+void test_thread_id_unwritable(void)
+{
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	char *slotpage = pkt_map(1, PROT_READ | PROT_WRITE);
+	struct pk_fault f;
+	pthread_t t;
+
+	CHECK_EQ(pk_protect_range(slotpage, pkt_page(), k, 0), 0);
+	CHECK_EQ(pk_try(create_into, slotpage + 128, &f), -EFAULT);
+	CHECK(f.addr == slotpage + 128);
+	CHECK_EQ(f.key, k);
+	CHECK_EQ(f.access, PK_ACCESS_WRITE);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&bad_id_ran,
+						      __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	CHECK(__atomic_load_n(&bad_id_ran, __ATOMIC_ACQUIRE));
+	/* Every lock-taking path still works. */
+	CHECK_EQ(pthread_create(&t, NULL, bad_id_thread, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pk_key_free(pkt_key(0)), 0);
+	CHECK_EQ(pk_set_all(k, 0), 0);
+	EXPECT_OK(slotpage, W);
+}
+
 void test_thread_exit_destructor_rights(void)
 {
 	pthread_t t;

@@ -231,7 +231,9 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 	struct pk_fault f;
 	struct try_frame *t = tries;
 
-	if (pk_fault_decode(info, uc, &f) != 1) {
+	/* A fault under the library's lock is never a key fault to
+	 * recover from (core/lock.h): jumping out would keep the lock. */
+	if (pk__lock_mine() || pk_fault_decode(info, uc, &f) != 1) {
 		pass_on(sig, info, uc);
 		return;
 	}

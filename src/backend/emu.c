@@ -197,6 +197,8 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	if (info->si_code != SEGV_ACCERR)
 		return -1;
 	need = access == PK_ACCESS_WRITE ? PROT_WRITE : PROT_READ;
+	if (pk__lock_mine())
+		return -1;
 	pk__lock_take();
 	r = pk__reg_find((uintptr_t)info->si_addr);
 	/*

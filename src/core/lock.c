@@ -11,6 +11,15 @@ static __thread int fork_holds_lock;
 static __thread sigset_t saved_mask;
 /* Its cancelability, likewise. */
 static __thread int saved_cancel;
+/* Whether this thread holds the lock. */
+static __thread int held_here;
+
+/* Not between fork's prepare and done: the program's fork handlers run
+ * there, and the library's calls from them do not take the lock. */
+int pk__lock_mine(void)
+{
+	return held_here && !fork_holds_lock;
+}
 
 int pk__in_fork(void)
 {
@@ -45,6 +54,7 @@ void pk__lock_take(void)
 	pthread_sigmask(SIG_BLOCK, &all, &saved_mask);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
 	pthread_mutex_lock(&lock);
+	held_here = 1;
 }
 
 int pk__lock_try(void)
@@ -61,6 +71,7 @@ int pk__lock_try(void)
 	}
 	saved_mask = saved;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
+	held_here = 1;
 	return 1;
 }
 
@@ -68,6 +79,7 @@ void pk__lock_drop(void)
 {
 	if (fork_holds_lock)
 		return;
+	held_here = 0;
 	pthread_mutex_unlock(&lock);
 	pthread_setcancelstate(saved_cancel, NULL);
 	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);

@@ -19,6 +19,14 @@ void pk__lock_take(void);
 /* pk__lock_take if the lock is free now (1), else 0; never waits. */
 int pk__lock_try(void);
 void pk__lock_drop(void);
+/*
+ * Whether the calling thread holds the lock.  A fault handler asks: a
+ * fault under the lock (a bug, or the program's memory touched against
+ * the rule above) must not wait for it, and must not be recovered from
+ * (pk_try would jump out with the lock held), so it is not treated as a
+ * key fault and takes the signal's default course.
+ */
+int pk__lock_mine(void);
 /* The signals blocked while the lock is held. */
 void pk__lock_mask(sigset_t *set);
 /* A signal the lock leaves deliverable (the hardware backend's sync

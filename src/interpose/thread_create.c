@@ -59,17 +59,38 @@ static void *trampoline(void *p)
  * The thread is created under the lock, so that a change of every
  * thread's rights (pk_set_all) sees either none of it or its record:
  * the child's register and record are both copies of its creator's.
+ * The new thread's id goes to a local and reaches *thread after the
+ * lock is dropped: the caller's memory may fault (the lock's rule).
  */
+static int create_locked(const struct pk__backend *b,
+			 pk__pthread_create_fn real, pthread_t *thread,
+			 const pthread_attr_t *attr, void *(*fn)(void *),
+			 void *arg);
+
 int pk__thread_create(pk__pthread_create_fn real, pthread_t *thread,
 		      const pthread_attr_t *attr, void *(*fn)(void *),
 		      void *arg)
 {
 	const struct pk__backend *b = pk__backend_peek();
-	struct start *s;
+	pthread_t id;
 	int rc;
 
 	if (!b)
 		return real(thread, attr, fn, arg);
+	rc = create_locked(b, real, &id, attr, fn, arg);
+	if (rc == 0)
+		*thread = id;
+	return rc;
+}
+
+static int create_locked(const struct pk__backend *b,
+			 pk__pthread_create_fn real, pthread_t *thread,
+			 const pthread_attr_t *attr, void *(*fn)(void *),
+			 void *arg)
+{
+	struct start *s;
+	int rc;
+
 	s = malloc(sizeof(*s));
 	if (!s)
 		return EAGAIN;
