@@ -6,7 +6,8 @@
  *
  *   munmap, mmap(MAP_FIXED), mremap: keyed pages that go away are
  *     forgotten, and moved ones move in the registry, so a later change
- *     of rights never touches a mapping that reused the address.
+ *     of rights never touches a mapping that reused the address (a
+ *     fixed move the arguments do not describe, remap.c).
  *   mprotect: on the emulation, a plain mprotect of keyed pages keeps
  *     them narrowed by their key's rights, as the kernel keeps the key.
  *   pthread_create (thread_create.c): on the emulation, the new thread
@@ -33,6 +34,7 @@
 #include "core/lock.h"
 #include "core/registry.h"
 #include "interpose/interpose.h"
+#include "interpose/remap.h"
 #include "os/page.h"
 #include "os/sys.h"
 
@@ -148,9 +150,17 @@ PK_API int munmap(void *addr, size_t len)
 	return rc;
 }
 
+#ifdef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP_FLAG MREMAP_DONTUNMAP
+#else
+#define MREMAP_DONTUNMAP_FLAG 0
+#endif
+
 PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 {
+	struct pk__extents before;
 	void *want = NULL, *p;
+	int settle, err;
 	va_list ap;
 
 	NEXT(mremap_fn, mremap);
@@ -166,8 +176,20 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	if (pk__reg_empty())
 		return CALL_MREMAP();
 	pk__lock_take();
+	/*
+	 * A fixed move of anything but one whole mapping, or a failed one,
+	 * is settled from the kernel's account (interpose/remap.c).
+	 */
+	settle = (flags & MREMAP_FIXED) && oldlen &&
+		 !(flags & MREMAP_DONTUNMAP_FLAG) &&
+		 pk__extents_read(&before, (uintptr_t)old,
+				  page_end(old, oldlen)) == 0;
 	p = CALL_MREMAP();
-	if (p != MAP_FAILED) {
+	err = errno;
+	if (settle && (p == MAP_FAILED || !pk__extents_whole(&before))) {
+		pk__remap_settle(&before, (uintptr_t)want,
+				 page_end(want, newlen) - (uintptr_t)want);
+	} else if (p != MAP_FAILED) {
 		size_t page = pk__page_size();
 		int keep_old = 0;
 #ifdef MREMAP_DONTUNMAP
@@ -187,6 +209,7 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 			     keep_old);
 	}
 	pk__lock_drop();
+	errno = err;
 	return p;
 #undef CALL_MREMAP
 }
