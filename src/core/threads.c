@@ -228,29 +228,43 @@ void pk__threads_fork_child(void)
 	}
 	if (self)
 		self->tid = (int)syscall(SYS_gettid);
+	pk__tasks_forked();
 	/* A forking thread without a record holds the initial rights. */
 	pk__threads_unknown = self ? 0 : 1;
+}
+
+/* The most that a thread with rights a or one with rights b may do. */
+static unsigned wider(unsigned a, unsigned b)
+{
+	if (a == 0 || b == 0)
+		return 0;
+	if (!(a & PK_DISABLE_ACCESS) || !(b & PK_DISABLE_ACCESS))
+		return PK_DISABLE_WRITE;
+	return PK_DISABLE_ACCESS;
 }
 
 /*
  * The most any live thread may do with key: what page protections
  * enforce when they stand for the key.  Threads the library has no
  * record of hold the initial rights.  lock held.
+ *
+ * Threads started behind the library (glibc's SIGEV_THREAD and AIO
+ * helpers, libc's own pthread_create) appear without notice, and the
+ * count of them is taken only now and then.  So when the answer
+ * depends on them (the initial rights allow more than the known
+ * threads), the kernel's thread count is read (one fstat(2)), and the
+ * threads counted again if it lists more than the library knows.
  */
 unsigned pk__union_rights(int key)
 {
-	unsigned u = PK_DISABLE_ACCESS;
+	unsigned u = PK_DISABLE_ACCESS, init = pk__key_init_rights(key);
 
-	if (pk__threads_unknown > 0)
-		u = pk__key_init_rights(key);
-	for (struct pk__thread *t = pk__threads; t && u; t = t->next) {
-		unsigned r = pk__rights_of(t, key);
-		if (r == 0)
-			u = 0;
-		else if (!(r & PK_DISABLE_ACCESS))
-			u = PK_DISABLE_WRITE;
-	}
-	return u;
+	for (struct pk__thread *t = pk__threads; t && u; t = t->next)
+		u = wider(u, pk__rights_of(t, key));
+	if (wider(u, init) != u && pk__threads_unknown == 0 &&
+	    pk__tasks_listed() > pk__threads_n)
+		pk__threads_recount();
+	return pk__threads_unknown > 0 ? wider(u, init) : u;
 }
 
 /* Rounds of thread-specific data destructors this thread has run. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,6 +72,49 @@ int pk__task_exited(int tid)
 	if (!close_paren || close_paren + 2 >= buf + len)
 		return 0;
 	return close_paren[2] == 'Z' || close_paren[2] == 'X';
+}
+
+/*
+ * /proc/self/task, kept open: an fstat of it costs about 0.3 us, a
+ * stat of the path about 1.2.  The inode tells whether the descriptor
+ * is still ours (a program may close descriptors it did not open, and
+ * the number be reused); a forked child drops its parent's.
+ */
+static int task_fd = -1;
+static ino_t task_ino;
+
+/* fstat(2) as every architecture has it (aarch64 has no SYS_fstat). */
+static long fstat_fd(int fd, struct stat *st)
+{
+	return syscall(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+}
+
+void pk__tasks_forked(void)
+{
+	if (task_fd >= 0)
+		close(task_fd);
+	task_fd = -1;
+}
+
+int pk__tasks_listed(void)
+{
+	struct stat st;
+
+	if (task_fd < 0 || fstat_fd(task_fd, &st) || !S_ISDIR(st.st_mode) ||
+	    st.st_ino != task_ino) {
+		task_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (task_fd < 0)
+			return -1;
+		if (fstat_fd(task_fd, &st)) {
+			close(task_fd);
+			task_fd = -1;
+			return -1;
+		}
+		task_ino = st.st_ino;
+	}
+	/* The kernel gives the directory a link per thread, plus 2. */
+	return st.st_nlink >= 3 ? (int)(st.st_nlink - 2) : -1;
 }
 
 static int count_one(void *ctx, int tid)

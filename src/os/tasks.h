@@ -14,6 +14,15 @@ int pk__for_each_task(int (*fn)(void *ctx, int tid), void *ctx);
  * drops the task), as a zombie or dead task.  Raw system calls only.
  */
 int pk__task_exited(int tid);
+/*
+ * How many threads the process has now, as the kernel counts them (the
+ * links of /proc/self/task: one fstat(2) of a descriptor kept open,
+ * about 0.3 us); -1 if it cannot tell.  Raw system calls only; not
+ * thread-safe (the library's lock serialises the callers).
+ */
+int pk__tasks_listed(void);
+/* In a forked child: the descriptor above is the parent's. */
+void pk__tasks_forked(void);
 /* Live threads in the process now; -1 if /proc cannot tell. */
 int pk__count_tasks(void);
 
