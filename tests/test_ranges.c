@@ -623,6 +623,41 @@ void test_range_model(void)
 	}
 }
 
+/*
+ * mmap(MAP_FIXED) over part of a PERSIST range that the kernel refuses
+ * (a shared writable mapping of a write-sealed memfd: EPERM) fails as
+ * it does without the library, with the kernel's errno, and the old
+ * mapping and its key are still there.
+ */
+void test_range_persist_fixed_refused(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, RW), *plain = pkt_map(1, RW), *q;
+	int k = pkt_key(0), fd, want;
+
+	p[0] = 'o';
+	plain[0] = 'o';
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k, PK_RANGE_PERSIST), 0);
+	fd = memfd_create("sealed", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, (off_t)pg), 0);
+	CHECK_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), 0);
+	/* What the kernel says where no key is involved. */
+	q = mmap(plain, pg, RW, MAP_SHARED | MAP_FIXED, fd, 0);
+	CHECK(q == MAP_FAILED);
+	want = errno;
+	CHECK_EQ(plain[0], 'o');
+	q = mmap(p, pg, RW, MAP_SHARED | MAP_FIXED, fd, 0);
+	CHECK(q == MAP_FAILED);
+	CHECK_EQ(errno, want);
+	CHECK_EQ(p[0], 'o');
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(p, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	close(fd);
+}
+
 /* A mapping resized in place keeps its PERSIST assignment. */
 void test_range_persist_mremap(void)
 {

@@ -76,6 +76,29 @@ static int open_refused(int prot, int flags, int fd)
 }
 
 /*
+ * A MAP_FIXED mapping over a persistent assignment is made PROT_NONE
+ * and then opened, which replaces the old mapping before the kernel has
+ * judged prot: a refusal then (a write-sealed memfd, a noexec mount,
+ * memory-deny-write-execute) would lose it.  So the same mapping is
+ * first asked for where the kernel likes, and dropped: its errno, if
+ * it refuses, is the answer and nothing is replaced.  Not populated,
+ * not locked: only the kernel's judgement is wanted.
+ */
+static int kernel_refuses(mmap_fn fn, size_t len, int prot, int flags,
+			  int fd, off_t off)
+{
+	void *p = call_mmap(fn, NULL, len, prot,
+			    flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE |
+				      MAP_POPULATE | MAP_LOCKED),
+			    fd, off);
+
+	if (p == MAP_FAILED)
+		return errno;
+	syscall(SYS_munmap, p, len);
+	return 0;
+}
+
+/*
  * The registry update and the system call happen under the lock, so no
  * key call of another thread sees the address range half changed.
  * Where the kernel may place the mapping in a persistent assignment
@@ -100,6 +123,12 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 	if (persist && open_refused(prot, flags, fd)) {
 		pk__lock_drop();
 		errno = EACCES;
+		return MAP_FAILED;
+	}
+	if (persist && (flags & MAP_FIXED) && (rc = kernel_refuses(fn, len, prot,
+								flags, fd, off))) {
+		pk__lock_drop();
+		errno = rc;
 		return MAP_FAILED;
 	}
 	p = call_mmap(fn, addr, len, persist ? PROT_NONE : prot, flags, fd,
