@@ -4,8 +4,10 @@
  * PERSIST across mappings, pk_mmap and pk_key_of.
  */
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -903,4 +905,69 @@ void test_key_of_concurrent(void)
 	__atomic_store_n(&kc_stop, 1, __ATOMIC_RELAXED);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK(reads > 0);
+}
+
+/*
+ * A range over the memory the library runs on (its own code and data,
+ * libc's, the loader's, the vDSO): those pages are left out, so closing
+ * the key does not stop the library, libc or clock_gettime.  The pages
+ * of the program's own around them are keyed as asked.
+ */
+struct object_span {
+	const void *inside;
+	uintptr_t lo, hi;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct object_span *o = ctx;
+	uintptr_t lo = UINTPTR_MAX, hi = 0, a = (uintptr_t)o->inside;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	if (a < lo || a >= hi)
+		return 0;
+	o->lo = lo & ~(pkt_page() - 1);
+	o->hi = (hi + pkt_page() - 1) & ~(pkt_page() - 1);
+	return 1;
+}
+
+void test_range_over_library(void)
+{
+	int k = pkt_key(0);
+	char *mine = pkt_map(1, RW);
+	struct object_span lib = {.inside = (const void *)pk_set};
+	struct object_span libc = {.inside = (const void *)getpid};
+	uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
+	struct timespec ts;
+
+	CHECK(dl_iterate_phdr(find_object, &lib) == 1);
+	CHECK(dl_iterate_phdr(find_object, &libc) == 1);
+	CHECK_EQ(pk_protect_range((void *)lib.lo, lib.hi - lib.lo, k,
+				  PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_protect_range((void *)libc.lo, libc.hi - libc.lo, k,
+				  PK_NO_CHECK_AUTHORITY), 0);
+	if (vdso)
+		CHECK_EQ(pk_protect_range((void *)vdso, pkt_page(), k,
+					  PK_NO_CHECK_AUTHORITY), 0);
+	CHECK_EQ(pk_protect_range(mine, pkt_page(), k, 0), 0);
+	for (uintptr_t a = lib.lo; a < lib.hi; a += pkt_page())
+		CHECK_EQ(pk_key_of((void *)a), 0);
+	CHECK_EQ(pk_key_of((void *)libc.lo), 0);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	/* The library, libc and the vDSO still work. */
+	CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_key_free(pkt_key(0)), 0);
+	CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+	EXPECT_FAULT(mine, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
 }

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/lock.h"
 #include "core/threads.h"
+#include "os/own.h"
 #include "os/tasks.h"
 
 /* Hardware first; the emulation works everywhere. */
@@ -115,6 +116,8 @@ static void choose(void)
 		chosen = pick(env && strcmp(env, "auto") == 0 ? NULL : env);
 	}
 	if (chosen) {
+		/* Before any lock: it takes the loader's. */
+		pk__own_find();
 		pk__threads_exit_hook = threads_changed;
 		if (chosen->sync_signal)
 			pk__lock_keep_open(chosen->sync_signal());

@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/change.h"
 #include "core/registry.h"
+#include "os/own.h"
 #include "os/vma.h"
 
 struct piece {
@@ -34,7 +35,22 @@ struct walk {
 	const struct pk__change *c;
 	uintptr_t covered; /* mapped up to here, from c->start */
 	int hole;
+	/* The library's own pages met (arena, os/own.h): left out. */
+	int nskip;
+	struct pk__span skip[48];
 };
+
+static int skipped(struct walk *w, uintptr_t start, uintptr_t end)
+{
+	if (w->nskip && w->skip[w->nskip - 1].end == start) {
+		w->skip[w->nskip - 1].end = end;
+		return 0;
+	}
+	if (w->nskip == (int)(sizeof(w->skip) / sizeof(w->skip[0])))
+		return -ENOMEM;
+	w->skip[w->nskip++] = (struct pk__span){start, end};
+	return 0;
+}
 
 static int plan_push(uintptr_t start, uintptr_t end, int prot, int key)
 {
@@ -64,18 +80,34 @@ static int on_vma(void *ctx, uintptr_t vstart, uintptr_t vend, int vprot)
 	struct walk *w = ctx;
 	uintptr_t at = vstart > w->c->start ? vstart : w->c->start;
 	uintptr_t end = vend < w->c->end ? vend : w->c->end;
+	const struct pk__span *own;
 	struct pk__range *r;
 	uintptr_t ab, ae;
-	int rc;
+	int rc, n;
 
-	/* The library's arena is never the program's memory: a hole. */
+	/*
+	 * The library's arena, and the memory it runs on (os/own.h), are
+	 * never the program's memory: holes.
+	 */
 	pk__arena_bounds(&ab, &ae);
-	if (at < ae && end > ab) {
-		if (at < ab && (rc = on_vma(ctx, at, ab, vprot)))
-			return rc;
-		if (end > ae)
-			return on_vma(ctx, ae, end, vprot);
-		return 0;
+	n = pk__own_spans(&own);
+	for (int i = -1; i < n; i++) {
+		uintptr_t hs = i < 0 ? ab : own[i].start;
+		uintptr_t he = i < 0 ? ae : own[i].end;
+
+		if (at < he && end > hs) {
+			if (at < hs && (rc = on_vma(ctx, at, hs, vprot)))
+				return rc;
+			/* Mapped, just not the program's: not a hole. */
+			if (at > w->covered)
+				w->hole = 1;
+			w->covered = end < he ? end : he;
+			if ((rc = skipped(w, at > hs ? at : hs, w->covered)))
+				return rc;
+			if (end > he)
+				return on_vma(ctx, he, end, vprot);
+			return 0;
+		}
 	}
 	r = pk__reg_lower(at);
 
@@ -133,7 +165,7 @@ static void undo(const struct pk__backend *b, size_t done)
 
 int pk__change(const struct pk__backend *b, const struct pk__change *c)
 {
-	struct walk w = {b, c, c->start, 0};
+	struct walk w = {.b = b, .c = c, .covered = c->start};
 	struct pk__range *r;
 	size_t i;
 	int rc;
@@ -159,7 +191,7 @@ int pk__change(const struct pk__backend *b, const struct pk__change *c)
 			if (!may_rekey(b, r->key))
 				return -EPERM;
 	}
-	rc = pk__reg_reserve(3 * plan_n + 6);
+	rc = pk__reg_reserve(3 * (plan_n + (size_t)w.nskip) + 6);
 	if (rc)
 		return rc;
 
@@ -192,6 +224,8 @@ int pk__change(const struct pk__backend *b, const struct pk__change *c)
 			       c->flags & PK__C_PERSIST ? PK__R_PERSIST : 0);
 		for (i = 0; i < plan_n; i++)
 			pk__reg_map(plan[i].start, plan[i].end, plan[i].new_prot);
+		for (int s = 0; s < w.nskip; s++)
+			pk__reg_assign(w.skip[s].start, w.skip[s].end, -1, 0, 0);
 	}
 	return 0;
 }

@@ -1,0 +1,24 @@
+/* The memory the library itself runs on (os/own.c). */
+#ifndef PK_OS_OWN_H
+#define PK_OS_OWN_H
+
+#include <stdint.h>
+
+/*
+ * Page-aligned [start, end) spans: the library's own code and data
+ * (when it is a shared object, not part of the program), libc's, the
+ * dynamic loader's, the vDSO and the kernel's data pages beside it.
+ * A range the program keys leaves them out: keyed, they would stop the
+ * library (the emulation closes pages with mprotect; on hardware its
+ * data would fault).  pk__own_find reads the loader's list once; call
+ * it before the library's lock is first taken (it takes the loader's).
+ */
+struct pk__span {
+	uintptr_t start, end;
+};
+
+void pk__own_find(void);
+/* The spans found (none before pk__own_find), in no order. */
+int pk__own_spans(const struct pk__span **spans);
+
+#endif
