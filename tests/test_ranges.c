@@ -915,7 +915,9 @@ void test_key_of_concurrent(void)
  */
 struct object_span {
 	const void *inside;
-	uintptr_t lo, hi;
+	uintptr_t lo, hi;	/* first segment to last */
+	uintptr_t seg[8][2];	/* each segment, page-rounded */
+	int nseg;
 };
 
 static int find_object(struct dl_phdr_info *info, size_t size, void *ctx)
@@ -938,6 +940,18 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *ctx)
 		return 0;
 	o->lo = lo & ~(pkt_page() - 1);
 	o->hi = (hi + pkt_page() - 1) & ~(pkt_page() - 1);
+	/* The gaps between segments may hold others' mappings. */
+	for (int i = 0; i < info->dlpi_phnum && o->nseg < 8; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		o->seg[o->nseg][0] = s & ~(pkt_page() - 1);
+		o->seg[o->nseg][1] = (s + ph->p_memsz + pkt_page() - 1) &
+				     ~(pkt_page() - 1);
+		o->nseg++;
+	}
 	return 1;
 }
 
@@ -960,8 +974,10 @@ void test_range_over_library(void)
 		CHECK_EQ(pk_protect_range((void *)vdso, pkt_page(), k,
 					  PK_NO_CHECK_AUTHORITY), 0);
 	CHECK_EQ(pk_protect_range(mine, pkt_page(), k, 0), 0);
-	for (uintptr_t a = lib.lo; a < lib.hi; a += pkt_page())
-		CHECK_EQ(pk_key_of((void *)a), 0);
+	for (int i = 0; i < lib.nseg; i++)
+		for (uintptr_t a = lib.seg[i][0]; a < lib.seg[i][1];
+		     a += pkt_page())
+			CHECK_EQ(pk_key_of((void *)a), 0);
 	CHECK_EQ(pk_key_of((void *)libc.lo), 0);
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
 	/* The library, libc and the vDSO still work. */

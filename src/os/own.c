@@ -1,20 +1,23 @@
 /*
  * The memory the library itself runs on, found through the dynamic
  * loader's list of objects (dl_iterate_phdr): each object's loadable
- * segments, page-rounded.  The objects: the one holding this code (when
- * that is not the program: a static program's own pages stay its own),
+ * segments, page-rounded.
+ * The objects: the one holding this code (when that is not the
+ * program: a static program's own pages stay its own),
  * the one holding libc's syscall(), the loader (AT_BASE) and the vDSO
- * (AT_SYSINFO_EHDR), with the kernel's data pages mapped right below
- * the vDSO ([vvar]), which its clock functions read.
+ * (AT_SYSINFO_EHDR), with the kernel's data pages for the vDSO
+ * ([vvar]), which its clock functions read.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <link.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include "os/own.h"
 #include "os/page.h"
-#include "os/vma.h"
 
 enum { MAX_SPANS = 32 };
 static struct pk__span spans[MAX_SPANS];
@@ -44,11 +47,18 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *ctx)
 		wanted |= info->dlpi_addr == w->bases[i];
 	if (!wanted)
 		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++)
-		if (info->dlpi_phdr[i].p_type == PT_LOAD)
-			add(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr,
-			    info->dlpi_addr + info->dlpi_phdr[i].p_vaddr +
-				    info->dlpi_phdr[i].p_memsz);
+	/*
+	 * Each loadable segment.  Not the gaps between them: the loader
+	 * that the kernel maps leaves them free, and the program's
+	 * mappings may land there.
+	 */
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD)
+			add(info->dlpi_addr + ph->p_vaddr,
+			    info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+	}
 	return 0;
 }
 
@@ -67,28 +77,63 @@ static int bias_of(const void *addr, uintptr_t *bias)
 	return 1;
 }
 
-/* The mappings within 64 pages below the vDSO, in address order. */
-struct near {
-	struct pk__span at[8];
-	int n;
-};
-
-static int below_vdso(void *ctx, uintptr_t start, uintptr_t end, int prot)
+/* A hex number at *p; *p moves past it. */
+static uintptr_t hex(const char **p)
 {
-	struct near *nr = ctx;
+	uintptr_t v = 0;
 
-	(void)prot;
-	if (nr->n < 8)
-		nr->at[nr->n++] = (struct pk__span){start, end};
-	return 0;
+	for (;; (*p)++) {
+		char c = **p;
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (uintptr_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (uintptr_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/*
+ * The kernel's data pages for the vDSO ([vvar], [vvar_vclock]): named
+ * only in /proc/self/maps.  Read once, line by line, raw.
+ */
+static void add_vvar(void)
+{
+	char buf[4096], line[512];
+	size_t len = 0;
+	long got;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps",
+			      O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	while ((got = syscall(SYS_read, fd, buf, sizeof(buf))) > 0) {
+		for (long i = 0; i < got; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = 0;
+			len = 0;
+			if (strstr(line, " [vvar")) {
+				const char *p = line;
+				uintptr_t start = hex(&p), end;
+
+				p++;
+				end = hex(&p);
+				add(start, end);
+			}
+		}
+	}
+	close(fd);
 }
 
 void pk__own_find(void)
 {
 	struct want w = {.n = 0};
 	uintptr_t b, vdso = getauxval(AT_SYSINFO_EHDR), ld = getauxval(AT_BASE);
-	size_t page = pk__page_size();
-
 	if (nspans)
 		return;
 	if (bias_of((const void *)pk__own_find, &b))
@@ -100,17 +145,8 @@ void pk__own_find(void)
 	if (vdso)
 		w.bases[w.n++] = vdso;
 	dl_iterate_phdr(each_object, &w);
-	/* The kernel's pages right below the vDSO, back to the first gap. */
-	if (vdso) {
-		struct near nr = {.n = 0};
-		uintptr_t at = vdso & ~(page - 1);
-
-		pk__vma_walk(at - 64 * page, at, below_vdso, &nr);
-		for (int i = nr.n - 1; i >= 0 && nr.at[i].end == at; i--) {
-			add(nr.at[i].start, nr.at[i].end);
-			at = nr.at[i].start;
-		}
-	}
+	if (vdso)
+		add_vvar();
 }
 
 int pk__own_spans(const struct pk__span **out)
