@@ -65,7 +65,8 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	suite emu-native ./build/pktest --backend emu
 	suite hw-native ./build/pktest --backend hw
 	if [ -f tests/vm/run-in-vm.sh ]; then
-		suite vm bash tests/vm/run-in-vm.sh -t 1200 -f build/pktest -- \
+		suite vm bash tests/vm/run-in-vm.sh -t 1200 -f build/pktest \
+			-f build/libpkeys_preload.so -- \
 			sh -c 'PKTEST_ENV=vm pktest --backend hw; PKTEST_ENV=vm pktest --backend emu'
 		grep -q '^hw/vm: [1-9][0-9]* passed, [0-9]* failed, 0 skipped' "$out/vm.log" ||
 			failures+=("vm: the hardware backend did not run every test in the VM")
@@ -78,7 +79,8 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 		if [ "${oldest%.*-*}" != "${newest%.*-*}" ] && [ -e "/boot/vmlinuz-$oldest" ]; then
 			series=${oldest%.*-*}
 			suite vm-old bash tests/vm/run-in-vm.sh -t 1200 -k "${oldest%-cloud-amd64}" \
-				-f build/pktest -- sh -c "PKTEST_ENV=vm-$series pktest --backend hw"
+				-f build/pktest -f build/libpkeys_preload.so -- \
+				sh -c "PKTEST_ENV=vm-$series pktest --backend hw"
 			grep -q "^hw/vm-$series: [1-9][0-9]* passed, [0-9]* failed, 0 skipped" "$out/vm-old.log" ||
 				failures+=("vm-old: the hardware backend did not run every test on $oldest")
 		fi
@@ -107,7 +109,7 @@ if sh scripts/deps.sh ppc; then
 		for kv in 64k:6.1 4k:6.12; do
 			env=ppc64-${kv%%:*}
 			suite "$env" bash tests/vm/run-in-vm.sh -a ppc64le -k "${kv#*:}" -t 1500 \
-				-f build-ppc64le/pktest -- \
+				-f build-ppc64le/pktest -f build-ppc64le/libpkeys_preload.so -- \
 				sh -c "PKTEST_ENV=$env pktest --backend hw; PKTEST_ENV=$env pktest --backend emu"
 			grep -q "^hw/$env: [1-9][0-9]* passed, [0-9]* failed, 0 skipped" "$out/$env.log" ||
 				failures+=("$env: the hardware backend did not run every test in the POWER9 VM")

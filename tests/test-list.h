@@ -98,6 +98,7 @@ T(many_keys_model, 120)
 T(signal_safe_calls, 60)
 T(keys_move, 120)
 T(evict_during_set, 60)
+T(second_copy_stays_off, 10)
 
 /* Features kept in their own files list their tests beside them. */
 #if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")

@@ -1,4 +1,5 @@
 /* Bad input: each call returns its documented error and changes nothing. */
+#include <dlfcn.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -353,4 +354,38 @@ void test_set_unchanged_no_syscall(void)
 	/* A change still works, and needs its calls, in the parent. */
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);
+}
+
+/*
+ * A second copy of the library loaded with dlopen(RTLD_LOCAL) (as
+ * Python's ctypes does) while this one serves the program: it stays off
+ * (its calls fail with EOPNOTSUPP and its reason says why) instead of
+ * keeping a second registry of the same memory; this copy works on.
+ * The copy is the preload library, found beside the test program.
+ */
+void test_second_copy_stays_off(void)
+{
+	char path[4096], *slash;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	void *other;
+	int (*other_init)(void);
+	const char *(*other_reason)(void);
+	int k;
+
+	CHECK(n > 0);
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	CHECK(slash != NULL);
+	strcpy(slash + 1, "libpkeys_preload.so");
+	other = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CHECK(other != NULL);
+	other_init = (int (*)(void))dlsym(other, "pk_init");
+	other_reason = (const char *(*)(void))dlsym(other, "pk_backend_reason");
+	CHECK(other_init && other_reason);
+	CHECK(other_init != pk_init);
+	CHECK_EQ(other_init(), -EOPNOTSUPP);
+	CHECK(strstr(other_reason(), "another copy of libpkeys") != NULL);
+	k = pkt_key(PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_set(k, 0), 0);
+	CHECK_EQ(pk_key_free(k), 0);
 }

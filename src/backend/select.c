@@ -104,8 +104,25 @@ static void choose(void)
 	const char *env = secure_getenv("PKEYS_BACKEND");
 	int n;
 
+	char other[96];
+
 	if (env && !*env)
 		env = NULL;
+	/*
+	 * Two copies in one process would keep two registries of the same
+	 * memory and damage each other: a copy the program's calls do not
+	 * reach through the global scope stays off, and says so.
+	 */
+	if (pk__other_copy(other, sizeof(other))) {
+		snprintf(reason, sizeof(reason),
+			 "another copy of libpkeys serves this process (%s)",
+			 other);
+		status = -EOPNOTSUPP;
+		fprintf(stderr, "pkeys: %s: this copy stays off and its calls "
+				"fail (EOPNOTSUPP)\n", reason);
+		__atomic_store_n(&chosen_done, 1, __ATOMIC_RELEASE);
+		return;
+	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
 	    strcmp(env, "emu") != 0) {

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/auxv.h>
@@ -147,6 +148,19 @@ void pk__own_find(void)
 	dl_iterate_phdr(each_object, &w);
 	if (vdso)
 		add_vvar();
+}
+
+int pk__other_copy(char *other, size_t len)
+{
+	void *global = dlsym(RTLD_DEFAULT, "pk_backend_name");
+	Dl_info g, mine;
+
+	if (!global || !dladdr(global, &g) ||
+	    !dladdr((const void *)pk__other_copy, &mine) ||
+	    g.dli_fbase == mine.dli_fbase)
+		return 0;
+	snprintf(other, len, "%s", g.dli_fname ? g.dli_fname : "?");
+	return 1;
 }
 
 int pk__own_spans(const struct pk__span **out)

@@ -2,6 +2,7 @@
 #ifndef PK_OS_OWN_H
 #define PK_OS_OWN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -18,6 +19,14 @@ struct pk__span {
 };
 
 void pk__own_find(void);
+
+/*
+ * Whether another copy of the library serves the program: the global
+ * definition of the public API (what the program's calls reach) lies in
+ * another object, e.g. a copy loaded with dlopen(RTLD_LOCAL) while a
+ * preloaded or linked one is global.  Its file name goes to other.
+ */
+int pk__other_copy(char *other, size_t len);
 /* The spans found (none before pk__own_find), in no order. */
 int pk__own_spans(const struct pk__span **spans);
 
