@@ -3,7 +3,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all demo check bench bench-vm bench-vm-ppc install clean deps
+.PHONY: all demo check bench bench-vm bench-vm-ppc stress install clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
@@ -41,6 +41,13 @@ bench-vm-ppc:
 		-DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-ppc64le.cmake >/dev/null
 	cmake --build build-ppc64le -j2 >/dev/null
 	bash tests/vm/run-in-vm.sh -a ppc64le -f build-ppc64le/bench_insns -- bench_insns
+
+# 64 threads x 1,000,000 mixed calls (tests/stress/pkstress.c); under
+# ThreadSanitizer with `make stress BUILD=build-tsan` after a make check.
+STRESS ?= 64 1000000
+stress: all
+	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
+	./$(BUILD)/pkstress $(STRESS)
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -133,6 +133,22 @@ if build build-tsan -DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=thread; then
 	PKTEST_ENV=tsan suite emu-tsan ./build-tsan/pktest --backend emu
 fi
 
+# Many threads making mixed calls at once (tests/stress/pkstress.c),
+# briefly: natively, under both sanitizers, and on hardware keys in the
+# VM.  `make stress` runs the long form.
+stress() { # stress NAME COMMAND...
+	echo "== stress-$1"
+	shift
+	"$@" || failures+=("stress: $* failed")
+}
+[ -x build/pkstress ] && stress native ./build/pkstress 8 20000
+[ -x build-asan/pkstress ] && stress asan ./build-asan/pkstress 8 3000
+[ -x build-tsan/pkstress ] && stress tsan ./build-tsan/pkstress 8 3000
+if [ -x build/pkstress ] && [ -f tests/vm/run-in-vm.sh ]; then
+	stress vm bash tests/vm/run-in-vm.sh -t 600 -f build/pkstress -- \
+		sh -c 'PKEYS_BACKEND=hw pkstress 8 2000 && PKEYS_BACKEND=emu pkstress 8 2000'
+fi
+
 echo
 echo "== summary (per backend/environment)"
 passed=0 failed=0
