@@ -530,6 +530,11 @@ static void create_into(void *slot)
 
 void test_thread_id_unwritable(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* The fault is in ThreadSanitizer's pthread_create, which stores
+	 * the id itself; jumping out of it breaks the sanitizer's state. */
+	pkt_skip("ThreadSanitizer's pthread_create cannot be left by pk_try");
+#endif
 	int k = pkt_key(PK_DISABLE_ACCESS);
 	char *slotpage = pkt_map(1, PROT_READ | PROT_WRITE);
 	struct pk_fault f;
@@ -540,14 +545,10 @@ void test_thread_id_unwritable(void)
 	CHECK(f.addr == slotpage + 128);
 	CHECK_EQ(f.key, k);
 	CHECK_EQ(f.access, PK_ACCESS_WRITE);
-#if !defined(__SANITIZE_THREAD__)
-	/* (ThreadSanitizer's pthread_create holds the child until it has
-	 * stored the id itself: there the child never starts.) */
 	for (int i = 0; i < 2000 && !__atomic_load_n(&bad_id_ran,
 						      __ATOMIC_ACQUIRE); i++)
 		usleep(1000);
 	CHECK(__atomic_load_n(&bad_id_ran, __ATOMIC_ACQUIRE));
-#endif
 	/* Every lock-taking path still works. */
 	CHECK_EQ(pthread_create(&t, NULL, bad_id_thread, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
