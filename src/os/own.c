@@ -9,16 +9,14 @@
  * ([vvar]), which its clock functions read.
  */
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include "os/own.h"
 #include "os/page.h"
+#include "os/vma.h"
 
 enum { MAX_SPANS = 32 };
 static struct pk__span spans[MAX_SPANS];
@@ -78,57 +76,12 @@ static int bias_of(const void *addr, uintptr_t *bias)
 	return 1;
 }
 
-/* A hex number at *p; *p moves past it. */
-static uintptr_t hex(const char **p)
+static int add_vma(void *ctx, uintptr_t start, uintptr_t end, int prot)
 {
-	uintptr_t v = 0;
-
-	for (;; (*p)++) {
-		char c = **p;
-
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (uintptr_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v * 16 + (uintptr_t)(c - 'a' + 10);
-		else
-			return v;
-	}
-}
-
-/*
- * The kernel's data pages for the vDSO ([vvar], [vvar_vclock]): named
- * only in /proc/self/maps.  Read once, line by line, raw.
- */
-static void add_vvar(void)
-{
-	char buf[4096], line[512];
-	size_t len = 0;
-	long got;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps",
-			      O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	while ((got = syscall(SYS_read, fd, buf, sizeof(buf))) > 0) {
-		for (long i = 0; i < got; i++) {
-			if (buf[i] != '\n') {
-				if (len < sizeof(line) - 1)
-					line[len++] = buf[i];
-				continue;
-			}
-			line[len] = 0;
-			len = 0;
-			if (strstr(line, " [vvar")) {
-				const char *p = line;
-				uintptr_t start = hex(&p), end;
-
-				p++;
-				end = hex(&p);
-				add(start, end);
-			}
-		}
-	}
-	close(fd);
+	(void)ctx;
+	(void)prot;
+	add(start, end);
+	return 0;
 }
 
 void pk__own_find(void)
@@ -146,8 +99,10 @@ void pk__own_find(void)
 	if (vdso)
 		w.bases[w.n++] = vdso;
 	dl_iterate_phdr(each_object, &w);
+	/* The kernel's data pages for the vDSO ([vvar], [vvar_vclock]):
+	 * named only in /proc/self/maps. */
 	if (vdso)
-		add_vvar();
+		pk__vma_named(" [vvar", add_vma, NULL);
 }
 
 int pk__other_copy(char *other, size_t len)

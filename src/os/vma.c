@@ -84,9 +84,12 @@ static int walk_query(int fd, uintptr_t start, uintptr_t end,
 	return 0;
 }
 
-/* Parse "start-end perms ..." lines, in address order, up to end. */
+/*
+ * Parse "start-end perms ..." lines, in address order, up to end; with
+ * tag, only the lines that hold it (a name such as " [vvar").
+ */
 static int walk_text(int fd, uintptr_t start, uintptr_t end, pk__vma_fn fn,
-		     void *ctx)
+		     void *ctx, const char *tag)
 {
 	char buf[8192];
 	size_t have = 0;
@@ -106,7 +109,8 @@ static int walk_text(int fd, uintptr_t start, uintptr_t end, pk__vma_fn fn,
 			char perms[8];
 
 			*nl = 0;
-			if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3) {
+			if ((!tag || strstr(line, tag)) &&
+			    sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3) {
 				if (s >= end)
 					return 0;
 				if (e > start) {
@@ -145,7 +149,18 @@ int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx)
 			return rc;
 		}
 	}
-	rc = walk_text(fd, start, end, fn, ctx);
+	rc = walk_text(fd, start, end, fn, ctx, NULL);
+	close(fd);
+	return rc;
+}
+
+int pk__vma_named(const char *tag, pk__vma_fn fn, void *ctx)
+{
+	int fd = open_maps(), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = walk_text(fd, 0, UINTPTR_MAX, fn, ctx, tag);
 	close(fd);
 	return rc;
 }

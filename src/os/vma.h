@@ -13,5 +13,8 @@
 typedef int (*pk__vma_fn)(void *ctx, uintptr_t start, uintptr_t end,
 			  int prot);
 int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx);
+/* The same for the mappings whose line in /proc/self/maps holds tag
+ * (a name the kernel gives, such as " [vvar"): a read of the text. */
+int pk__vma_named(const char *tag, pk__vma_fn fn, void *ctx);
 
 #endif
