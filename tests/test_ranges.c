@@ -683,6 +683,48 @@ void test_range_persist_mremap(void)
 }
 
 /*
+ * Pages mremap moves into a persistent assignment take its key, as
+ * memory mapped there does, and the assignment stays: found by the
+ * fuzzer (tests/fuzz), where the moved page's own assignment replaced
+ * the persistent one, so memory mapped there later came up without it.
+ */
+void test_range_persist_mremap_into(void)
+{
+	size_t pg = pkt_page();
+	char *hole = pkt_map(3, RW), *keyed = pkt_map(1, RW),
+	     *plain = pkt_map(1, RW), *q;
+	int k = pkt_key(0), m = pkt_key(0);
+
+	CHECK_EQ(munmap(hole, 3 * pg), 0);
+	CHECK_EQ(pk_protect_range(hole, 3 * pg, k, PK_RANGE_PERSIST), 0);
+	keyed[0] = 'k';
+	plain[0] = 'p';
+	CHECK_EQ(pk_protect_range(keyed, pg, m, 0), 0);
+	q = mremap(keyed, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	CHECK(q == hole);
+	q = mremap(plain, pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, hole + pg);
+	CHECK(q == hole + pg);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(pk_key_of(hole + i * pg), k);
+	CHECK_EQ(pk_key_free(m), 0); /* no page carries it */
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(hole, R, k);
+	EXPECT_FAULT(hole + pg, R, k);
+	EXPECT_FAULT(hole + 2 * pg, W, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	CHECK_EQ(hole[0], 'k');
+	CHECK_EQ(hole[pg], 'p');
+	/* The assignment outlives the moved pages. */
+	CHECK_EQ(munmap(hole, 3 * pg), 0);
+	q = mmap(hole, 3 * pg, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == hole);
+	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
+	EXPECT_FAULT(hole + pg, W, k);
+	CHECK_EQ(pk_unprotect_range(hole, 3 * pg, PK_NO_CHECK_AUTHORITY), 0);
+	EXPECT_OK(hole + pg, W);
+}
+
+/*
  * The top of the address space: a range whose rounding would wrap past
  * it is outside user space (it used to pass the check with its end
  * wrapped to 0, and leave a record no call could remove), and so is the

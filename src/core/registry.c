@@ -381,7 +381,12 @@ int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 	write_begin(); /* readers see the move whole or not at all */
 	if (!keep_old)
 		pk__reg_unmap(old, old + oldlen);
-	pk__reg_unmap(new_addr, new_addr + newlen);
+	/*
+	 * Nothing recorded at the target survives, persistent assignments
+	 * included: the caller gives those back their pages with their key
+	 * (pk__persists_apply), as for memory mapped there.
+	 */
+	pk__reg_assign(new_addr, new_addr + newlen, -1, 0, 0);
 	for (i = 0; i < n; i++)
 		pk__reg_assign(moved[i].start - old + new_addr,
 			       moved[i].end - old + new_addr, moved[i].key,

@@ -40,7 +40,10 @@ void pk__reg_set_prot(uintptr_t start, uintptr_t end, int prot);
 void pk__reg_unmap(uintptr_t start, uintptr_t end);
 /* New pages with prot appeared under (PERSIST) assignments. */
 void pk__reg_map(uintptr_t start, uintptr_t end, int prot);
-/* A mapping moved (mremap); keep_old when the old one stays. */
+/*
+ * A mapping moved (mremap); keep_old when the old one stays.  Every
+ * assignment at the target is replaced, persistent ones too.
+ */
 int pk__reg_move(uintptr_t old, size_t oldlen, uintptr_t new_addr,
 		 size_t newlen, int keep_old);
 /*

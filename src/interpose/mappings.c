@@ -188,6 +188,7 @@ PK_API int munmap(void *addr, size_t len)
 PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 {
 	struct pk__extents before;
+	struct pk__persists persists = {0};
 	void *want = NULL, *p;
 	int settle, err;
 	va_list ap;
@@ -216,6 +217,7 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	p = CALL_MREMAP();
 	err = errno;
 	if (settle && (p == MAP_FAILED || !pk__extents_whole(&before))) {
+		pk__persists_read(&persists, (uintptr_t)want, page_end(want, newlen));
 		pk__remap_settle(&before, (uintptr_t)want,
 				 page_end(want, newlen) - (uintptr_t)want);
 	} else if (p != MAP_FAILED) {
@@ -233,10 +235,13 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 			oldlen = newlen;
 			keep_old = 1;
 		}
+		pk__persists_read(&persists, (uintptr_t)p, page_end(p, newlen));
 		pk__reg_move((uintptr_t)old, (oldlen + page - 1) & ~(page - 1),
 			     (uintptr_t)p, (newlen + page - 1) & ~(page - 1),
 			     keep_old);
 	}
+	if (persists.n && pk__backend_peek())
+		pk__persists_apply(pk__backend_peek(), &persists);
 	pk__lock_drop();
 	errno = err;
 	return p;

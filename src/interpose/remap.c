@@ -14,6 +14,7 @@
  */
 #include <stdint.h>
 
+#include "core/change.h"
 #include "core/registry.h"
 #include "interpose/remap.h"
 #include "os/vma.h"
@@ -103,4 +104,40 @@ void pk__remap_settle(const struct pk__extents *before, uintptr_t target,
 	}
 	if (pk__extents_read(&t, target, target + newlen) == 0)
 		forget_gaps(&t);
+}
+
+void pk__persists_read(struct pk__persists *ps, uintptr_t start,
+		       uintptr_t end)
+{
+	ps->n = 0;
+	if (!__atomic_load_n(&pk__reg_persist_n, __ATOMIC_RELAXED))
+		return;
+	for (struct pk__range *r = pk__reg_lower(start);
+	     r && r->start < end && ps->n < PK__EXTENTS_MAX; r = r->next[0]) {
+		if (!(r->flags & PK__R_PERSIST))
+			continue;
+		ps->at[ps->n].start = r->start > start ? r->start : start;
+		ps->at[ps->n].end = r->end < end ? r->end : end;
+		ps->at[ps->n].key = r->key;
+		ps->n++;
+	}
+}
+
+/*
+ * Each part keeps its pages' protections and takes the key, whatever
+ * key the pages moved in with (no authority check: the program chose
+ * the place).  A part the kernel refuses to change (the limit on
+ * mappings) keeps the key it moved in with, and the assignment there
+ * ends.  Beyond PK__EXTENTS_MAX parts in one target, the rest end too.
+ */
+void pk__persists_apply(const struct pk__backend *b,
+			const struct pk__persists *ps)
+{
+	for (int i = 0; i < ps->n; i++) {
+		struct pk__change c = {ps->at[i].start, ps->at[i].end, 0,
+				       ps->at[i].key,
+				       PK__C_PERSIST | PK__C_UNMAPPED_OK};
+
+		pk__change(b, &c);
+	}
 }

@@ -28,4 +28,23 @@ int pk__extents_whole(const struct pk__extents *x);
 void pk__remap_settle(const struct pk__extents *before, uintptr_t target,
 		      size_t newlen);
 
+/*
+ * Pages moved into a persistent assignment take its key, as memory
+ * mapped there does (pk_protect_range(3), PK_RANGE_PERSIST).  Read the
+ * persistent assignments of the target before the registry records the
+ * move (which replaces them), apply them after.  Lock held.
+ */
+struct pk__persists {
+	int n;
+	struct {
+		uintptr_t start, end;
+		int key;
+	} at[PK__EXTENTS_MAX];
+};
+void pk__persists_read(struct pk__persists *ps, uintptr_t start,
+		       uintptr_t end);
+struct pk__backend;
+void pk__persists_apply(const struct pk__backend *b,
+			const struct pk__persists *ps);
+
 #endif
