@@ -3,7 +3,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all demo check bench bench-vm bench-vm-ppc stress install clean deps
+.PHONY: all demo check bench bench-vm bench-vm-ppc stress fuzz fuzz-vm fuzz-libfuzzer install clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
@@ -49,8 +49,34 @@ stress: all
 	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
 	./$(BUILD)/pkstress $(STRESS)
 
+# The model-based fuzzer (tests/fuzz/): FUZZ_SECONDS of random calls
+# checked against the model, on the emulation here (fuzz), on hardware
+# keys and the emulation in the x86 VM (fuzz-vm), or driven by libFuzzer
+# with coverage of the library (fuzz-libfuzzer, corpus in build-fuzz/).
+# Each prints calls/s and the divergences, with how to reproduce them.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz: all
+	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
+	PKEYS_BACKEND=emu ./$(BUILD)/pkfuzz -s $(FUZZ_SEED) -t $(FUZZ_SECONDS)
+
+fuzz-vm: all
+	@sh scripts/deps.sh vm
+	cmake -S . -B $(BUILD) -DBUILD_TESTING=ON >/dev/null && cmake --build $(BUILD) -j2 >/dev/null
+	bash tests/vm/run-in-vm.sh -t $$(($(FUZZ_SECONDS) * 2 + 300)) -f $(BUILD)/pkfuzz -- \
+		sh -c 'PKEYS_BACKEND=hw pkfuzz -s $(FUZZ_SEED) -t $(FUZZ_SECONDS); \
+		       PKEYS_BACKEND=emu pkfuzz -s $(FUZZ_SEED) -t $(FUZZ_SECONDS)'
+
+fuzz-libfuzzer: deps
+	@sh scripts/deps.sh fuzz
+	cmake -S . -B build-fuzz -DBUILD_TESTING=ON -DPKEYS_WERROR=OFF -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined -DPKEYS_LIBFUZZER=ON >/dev/null
+	cmake --build build-fuzz -j2 --target pkfuzz_libfuzzer >/dev/null
+	mkdir -p build-fuzz/corpus
+	PKEYS_BACKEND=emu ./build-fuzz/pkfuzz_libfuzzer -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus
+
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-check build-ppc64le
+	rm -rf $(BUILD) build-asan build-tsan build-check build-ppc64le build-fuzz

@@ -149,6 +149,38 @@ if [ -x build/pkstress ] && [ -f tests/vm/run-in-vm.sh ]; then
 		sh -c 'PKEYS_BACKEND=hw pkstress 8 2000 && PKEYS_BACKEND=emu pkstress 8 2000'
 fi
 
+# The model-based fuzzer (tests/fuzz/pkfuzz.c), briefly, with fixed
+# seeds: natively, under both sanitizers, on hardware keys and the
+# emulation in the x86 and POWER VMs, and its libFuzzer entry (clang,
+# coverage of the library too) for a fixed number of inputs.  `make
+# fuzz` runs it for as long as asked.
+fuzz() { # fuzz NAME COMMAND...
+	echo "== fuzz-$1"
+	shift
+	"$@" || failures+=("fuzz: $* diverged from the model or failed")
+}
+[ -x build/pkfuzz ] && fuzz native env PKEYS_BACKEND=emu ./build/pkfuzz -s 1 -n 200000
+[ -x build-asan/pkfuzz ] && fuzz asan env PKEYS_BACKEND=emu ./build-asan/pkfuzz -s 1 -n 30000
+[ -x build-tsan/pkfuzz ] && fuzz tsan env PKEYS_BACKEND=emu ./build-tsan/pkfuzz -s 1 -n 20000
+if [ -x build/pkfuzz ] && [ -f tests/vm/run-in-vm.sh ]; then
+	fuzz vm bash tests/vm/run-in-vm.sh -t 600 -f build/pkfuzz -- \
+		sh -c 'PKEYS_BACKEND=hw pkfuzz -s 1 -n 30000 && PKEYS_BACKEND=emu pkfuzz -s 1 -n 30000'
+fi
+if [ -x build-ppc64le/pkfuzz ]; then
+	fuzz ppc64 bash tests/vm/run-in-vm.sh -a ppc64le -k 6.1 -t 900 -f build-ppc64le/pkfuzz -- \
+		sh -c 'PKEYS_BACKEND=hw pkfuzz -s 1 -n 5000 && PKEYS_BACKEND=emu pkfuzz -s 1 -n 5000'
+fi
+if sh scripts/deps.sh fuzz &&
+	cmake -S . -B build-fuzz -DBUILD_TESTING=ON -DPKEYS_WERROR=ON -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined \
+		-DPKEYS_LIBFUZZER=ON >"$out/cmake-build-fuzz.log" 2>&1 &&
+	cmake --build build-fuzz -j2 --target pkfuzz_libfuzzer >>"$out/cmake-build-fuzz.log" 2>&1; then
+	fuzz libfuzzer env PKEYS_BACKEND=emu ./build-fuzz/pkfuzz_libfuzzer \
+		-runs=20000 -seed=1 -print_final_stats=1
+else
+	failures+=("build build-fuzz failed (log: $out/cmake-build-fuzz.log)")
+fi
+
 echo
 echo "== summary (per backend/environment)"
 passed=0 failed=0

@@ -6,6 +6,7 @@
 #                           kernel (signal delivery changed with 6.12: the
 #                           hardware suite runs on both)
 #   scripts/deps.sh bench   also libsodium (the heap benchmark compares)
+#   scripts/deps.sh fuzz    also clang (the fuzzer's libFuzzer entry)
 #   scripts/deps.sh ppc     also the ppc64le cross compiler and QEMU's POWER
 #                           machine, and, unpacked from Debian's ppc64el
 #                           archive into $PKEYS_VM_CACHE/ppc64el (default
@@ -23,6 +24,9 @@ want() { # want PACKAGE TEST-COMMAND...
 want gcc command -v cc
 want make command -v make
 want cmake command -v cmake
+if [ "${1:-build}" = fuzz ]; then
+	want clang command -v clang
+fi
 if [ "${1:-build}" = bench ]; then
 	want libsodium-dev sh -c "dpkg-query -W -f='\${Status}' libsodium-dev | grep -q 'ok installed'"
 fi
