@@ -149,6 +149,29 @@ if [ -x build/pkstress ] && [ -f tests/vm/run-in-vm.sh ]; then
 		sh -c 'PKEYS_BACKEND=hw pkstress 8 2000 && PKEYS_BACKEND=emu pkstress 8 2000'
 fi
 
+# A ThreadSanitizer-built program under `pkeys run` (tests/compat/
+# tsan_race.c): TSan's report unmaps memory while a pthread_create waits
+# for TSan; the library's lock must not join the two into a deadlock.
+# Five runs, each killed after 60 s (the lock blocks SIGTERM).
+if [ -x build/pkeys ]; then
+	echo "== preload-tsan"
+	if gcc -g -D_GNU_SOURCE -fsanitize=thread tests/compat/tsan_race.c \
+		-o "$out/tsan_race" 2>"$out/tsan_race.log"; then
+		for i in 1 2 3 4 5; do
+			timeout -s KILL 60 ./build/pkeys run -- "$out/tsan_race" \
+				>"$out/tsan_race.$i.log" 2>&1
+			rc=$?
+			if [ $rc != 66 ] || ! grep -q '^done$' "$out/tsan_race.$i.log"; then
+				failures+=("preload-tsan: run $i ended with $rc (log: $out/tsan_race.$i.log)")
+				break
+			fi
+		done
+		echo "preload-tsan: $i runs"
+	else
+		failures+=("preload-tsan: tests/compat/tsan_race.c did not build")
+	fi
+fi
+
 # The model-based fuzzer (tests/fuzz/pkfuzz.c), briefly, with fixed
 # seeds: natively, under both sanitizers, on hardware keys and the
 # emulation in the x86 and POWER VMs, and its libFuzzer entry (clang,

@@ -408,7 +408,7 @@ void pk__reg_unmapped(uintptr_t start, uintptr_t end)
  * The walk of pk__reg_lower with atomic loads, bounded: 0 if it went
  * beyond the bound (a list changing under it), else 1 with *key.
  */
-static int walk_key(uintptr_t addr, int *key)
+static int walk_key(uintptr_t addr, uintptr_t *start, int *key)
 {
 	struct pk__range *x = &head, *n;
 	int top = __atomic_load_n(&levels, __ATOMIC_RELAXED), steps = 0;
@@ -422,25 +422,50 @@ static int walk_key(uintptr_t addr, int *key)
 				return 0;
 		}
 	n = LOAD(x->next[0]);
-	*key = n && LOAD(n->start) <= addr ? LOAD(n->key) : 0;
+	*start = n ? LOAD(n->start) : UINTPTR_MAX;
+	*key = n ? LOAD(n->key) : 0;
 	return 1;
 }
 
-int pk__reg_key_of(uintptr_t addr)
+/* The first range ending after addr (its start, UINTPTR_MAX if none,
+ * and key), read without the lock: 0, or -1 when writers kept on. */
+static int lower_nolock(uintptr_t addr, uintptr_t *start, int *key)
 {
 	for (int tries = 0; tries < 8; tries++) {
 		unsigned s1 = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
-		int key, done;
+		int done;
 
 		if (s1 & 1)
 			continue;
-		done = walk_key(addr, &key);
+		done = walk_key(addr, start, key);
 		/*
 		 * A release read-modify-write: the walk's loads come before
 		 * it, and it reads the latest count.
 		 */
 		if (done && __atomic_fetch_add(&seq, 0, __ATOMIC_RELEASE) == s1)
-			return key < 0 ? 0 : key;
+			return 0;
 	}
 	return -1;
+}
+
+int pk__reg_key_of(uintptr_t addr)
+{
+	uintptr_t start;
+	int key;
+
+	if (lower_nolock(addr, &start, &key))
+		return -1;
+	return start <= addr && key > 0 ? key : 0;
+}
+
+int pk__reg_overlaps_nolock(uintptr_t start, uintptr_t end)
+{
+	uintptr_t first;
+	int key;
+
+	if (start >= end)
+		return 0;
+	if (lower_nolock(start, &first, &key))
+		return -1;
+	return first < end;
 }

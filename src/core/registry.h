@@ -55,6 +55,11 @@ int pk__reg_key_of(uintptr_t addr);
 struct pk__range *pk__reg_lower(uintptr_t addr);
 const struct pk__range *pk__reg_find(uintptr_t addr);
 int pk__reg_overlaps(uintptr_t start, uintptr_t end);
+/*
+ * Whether any assignment meets [start,end), without the lock (0 or 1),
+ * or -1 when writers kept changing the list: then ask under the lock.
+ */
+int pk__reg_overlaps_nolock(uintptr_t start, uintptr_t end);
 /* Whether a persistent assignment meets [start,end).  lock held. */
 int pk__reg_persist_in(uintptr_t start, uintptr_t end);
 int pk__reg_key_in_use(int key);

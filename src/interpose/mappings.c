@@ -14,6 +14,16 @@
  *     inherits its creator's rights, as it inherits the rights register
  *     on hardware.
  *
+ * Calls over memory that holds no assignment (the registry read without
+ * the lock, core/registry.c) forward without taking the lock: they
+ * change nothing the library records, and a key call racing with them
+ * on the same memory breaks the rule that the program must not change
+ * mappings a range call works on.  So the runtimes that map and unmap
+ * their own memory while they hold locks of theirs (ThreadSanitizer's
+ * report, while a pthread_create that holds the library's lock waits
+ * for it) never wait for the library.  Only while a persistent
+ * assignment exists do mmap calls without MAP_FIXED still take it.
+ *
  * Calls that bypass the dynamic linker are not seen: raw syscall(2),
  * libc's internal calls (free() unmapping a large block), a libpkeys
  * loaded with dlopen after libc.  Keyed memory released that way must
@@ -114,7 +124,9 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 	void *p;
 	int rc;
 
-	if (!b || (!persist && (!(flags & MAP_FIXED) || pk__reg_empty())))
+	if (!b || (!persist && (!(flags & MAP_FIXED) || pk__reg_empty() ||
+				pk__reg_overlaps_nolock((uintptr_t)addr,
+							page_end(addr, len)) == 0)))
 		return call_mmap(fn, addr, len, prot, flags, fd, off);
 	pk__lock_take();
 	if (persist && (flags & MAP_FIXED) &&
@@ -167,7 +179,8 @@ PK_API int munmap(void *addr, size_t len)
 	int rc;
 
 	NEXT(munmap_fn, munmap);
-	if (pk__reg_empty())
+	if (pk__reg_empty() ||
+	    pk__reg_overlaps_nolock((uintptr_t)addr, page_end(addr, len)) == 0)
 		return next_munmap ? next_munmap(addr, len)
 				   : (int)syscall(SYS_munmap, addr, len);
 	pk__lock_take();
@@ -203,7 +216,13 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	(next_mremap ? next_mremap(old, oldlen, newlen, flags, want)       \
 		     : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, \
 				       want))
-	if (pk__reg_empty())
+	if (pk__reg_empty() ||
+	    (!__atomic_load_n(&pk__reg_persist_n, __ATOMIC_RELAXED) &&
+	     /* oldlen 0 duplicates newlen bytes of old (below) */
+	     pk__reg_overlaps_nolock((uintptr_t)old,
+				     page_end(old, oldlen ? oldlen : newlen)) == 0 &&
+	     (!(flags & MREMAP_FIXED) ||
+	      pk__reg_overlaps_nolock((uintptr_t)want, page_end(want, newlen)) == 0)))
 		return CALL_MREMAP();
 	pk__lock_take();
 	/*
@@ -259,7 +278,8 @@ PK_API int mprotect(void *addr, size_t len, int prot)
 	int rc;
 
 	NEXT(mprotect_fn, mprotect);
-	if (!b || !b->narrows || pk__reg_empty())
+	if (!b || !b->narrows || pk__reg_empty() ||
+	    pk__reg_overlaps_nolock((uintptr_t)addr, page_end(addr, len)) == 0)
 		return call_mprotect(next_mprotect, addr, len, prot);
 	/* Pages without a key need nothing but the plain call. */
 	pk__lock_take();
