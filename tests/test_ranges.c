@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -658,6 +659,37 @@ void test_range_persist_fixed_refused(void)
 	EXPECT_FAULT(p, R, k);
 	CHECK_EQ(pk_set(k, 0), 0);
 	close(fd);
+}
+
+/*
+ * Memory-deny-write-execute (prctl PR_SET_MDWE, Linux 6.3) refuses to
+ * add PROT_EXEC to a mapping: an executable mapping over a persistent
+ * assignment, made PROT_NONE first and then opened, was refused after
+ * the old mapping was gone.  The kernel accepts it where no key is
+ * involved, so the library must too, and the new pages carry the key.
+ */
+void test_range_persist_fixed_mdwe(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, RW), *plain = pkt_map(1, RW), *q;
+	int k = pkt_key(0);
+
+	CHECK_EQ(pk_protect_range(p, 2 * pg, k, PK_RANGE_PERSIST), 0);
+	if (prctl(65 /* PR_SET_MDWE */, 1 /* REFUSE_EXEC_GAIN */, 0L, 0L, 0L))
+		pkt_skip("no PR_SET_MDWE (Linux 6.3 and later)");
+	q = mmap(plain, pg, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == plain); /* what the kernel does without keys */
+	q = mmap(p, pg, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(q == p);
+	CHECK_EQ(pk_key_of(p), k);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	/* Without keys in the CPU, executable pages stay readable. */
+	if (pkt_exact())
+		EXPECT_FAULT(p, R, k);
+	CHECK_EQ(pk_set(k, 0), 0);
+	EXPECT_OK(p, R);
 }
 
 /* A mapping resized in place keeps its PERSIST assignment. */

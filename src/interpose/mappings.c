@@ -109,6 +109,26 @@ static int kernel_refuses(mmap_fn fn, size_t len, int prot, int flags,
 }
 
 /*
+ * What a mapping that will be opened with its keys is made with first:
+ * PROT_NONE, unless memory-deny-write-execute (prctl PR_SET_MDWE, Linux
+ * 6.3) is on and prot executes: the kernel then refuses to add
+ * PROT_EXEC later, so the mapping starts executable, which keys never
+ * govern (where the CPU has no keys, x86 makes it readable too, for
+ * that instant).
+ */
+#define PR_GET_MDWE_ 66
+#define PR_MDWE_REFUSE_EXEC_GAIN_ 1
+static int first_prot(int prot)
+{
+	if (!(prot & PROT_EXEC))
+		return PROT_NONE;
+	return (syscall(SYS_prctl, PR_GET_MDWE_, 0L, 0L, 0L, 0L) &
+		PR_MDWE_REFUSE_EXEC_GAIN_) > 0
+		       ? PROT_EXEC
+		       : PROT_NONE;
+}
+
+/*
  * The registry update and the system call happen under the lock, so no
  * key call of another thread sees the address range half changed.
  * Where the kernel may place the mapping in a persistent assignment
@@ -143,8 +163,8 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 		errno = rc;
 		return MAP_FAILED;
 	}
-	p = call_mmap(fn, addr, len, persist ? PROT_NONE : prot, flags, fd,
-		      off);
+	p = call_mmap(fn, addr, len, persist ? first_prot(prot) : prot, flags,
+		      fd, off);
 	if (p != MAP_FAILED) {
 		if (!persist) {
 			pk__reg_unmapped((uintptr_t)p, page_end(p, len));
