@@ -191,15 +191,16 @@ if [ -x build/pkfuzz ] && [ -f tests/vm/run-in-vm.sh ]; then
 fi
 if [ -x build-ppc64le/pkfuzz ]; then
 	fuzz ppc64 bash tests/vm/run-in-vm.sh -a ppc64le -k 6.1 -t 900 -f build-ppc64le/pkfuzz -- \
-		sh -c 'PKEYS_BACKEND=hw pkfuzz -s 1 -n 5000 && PKEYS_BACKEND=emu pkfuzz -s 1 -n 5000'
+		sh -c 'PKEYS_BACKEND=hw pkfuzz -s 1 -n 10000 && PKEYS_BACKEND=emu pkfuzz -s 1 -n 10000'
 fi
 if sh scripts/deps.sh fuzz &&
 	cmake -S . -B build-fuzz -DBUILD_TESTING=ON -DPKEYS_WERROR=ON -DCMAKE_C_COMPILER=clang \
 		-DCMAKE_BUILD_TYPE=Debug -DPKEYS_SANITIZE=address,undefined \
 		-DPKEYS_LIBFUZZER=ON >"$out/cmake-build-fuzz.log" 2>&1 &&
 	cmake --build build-fuzz -j2 --target pkfuzz_libfuzzer >>"$out/cmake-build-fuzz.log" 2>&1; then
-	fuzz libfuzzer env PKEYS_BACKEND=emu ./build-fuzz/pkfuzz_libfuzzer \
-		-runs=20000 -seed=1 -print_final_stats=1
+	fuzz libfuzzer bash -c "PKEYS_BACKEND=emu ./build-fuzz/pkfuzz_libfuzzer \
+		-runs=20000 -seed=1 -print_final_stats=1 2>$out/libfuzzer.log; rc=\$?;
+		grep -E '^(stat::|Done|==[0-9]+==ERROR)' $out/libfuzzer.log; exit \$rc"
 else
 	failures+=("build build-fuzz failed (log: $out/cmake-build-fuzz.log)")
 fi

@@ -74,7 +74,8 @@ static size_t pick_size(void)
 
 static int create(void)
 {
-	struct pk_heap_options o = {.reserve = 1 << 20,
+	/* Room for every block at its largest, whatever the page size. */
+	struct pk_heap_options o = {.reserve = 16 * BLOCKS * pkf_pg,
 				    .flags = pick(4) * PK_HEAP_GUARD_PAGES,
 				    .report = on_report};
 	int k = pick(8) ? 0 : (int)(1 + pick(PKF_KEYS - 1)), rc, exp;
