@@ -49,6 +49,10 @@
  *                            gives hw; where the register has one
  *                            encoding for "no access" it says
  *                            PK_DISABLE_ACCESS, not both bits
+ *   pk__arch_rights_mod(v, n)   the same for hardware key n modulo
+ *                            PK__ARCH_HW_KEYS, in as few instructions as
+ *                            the CPU allows (a lookup that keeps other
+ *                            bits above the key number: backend/hw_fast.h)
  *   pk__arch_frame_read(uc, &v)   in a signal handler: the register of
  *                            the code the signal interrupted (0, or -1
  *                            when the frame does not tell)

@@ -136,6 +136,11 @@ static inline unsigned pk__arch_rights(pk__arch_reg v, int hw)
 			 : 0;
 }
 
+static inline unsigned pk__arch_rights_mod(pk__arch_reg v, unsigned n)
+{
+	return pk__arch_rights(v, (int)(n % PK__ARCH_HW_KEYS));
+}
+
 /* A handler runs with the interrupted code's AMR: the register is the frame. */
 static inline int pk__arch_frame_read(const void *uc, pk__arch_reg *v)
 {

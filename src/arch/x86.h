@@ -117,6 +117,16 @@ static inline unsigned pk__arch_rights(pk__arch_reg v, int hw)
 }
 
 /*
+ * SHR takes its count modulo 32, so 2n needs no masking for n modulo
+ * 16 (C would call a count of 32 or more undefined: hence the asm).
+ */
+static inline unsigned pk__arch_rights_mod(pk__arch_reg v, unsigned n)
+{
+	__asm__("shrl %%cl, %0" : "+r"(v) : "c"(2 * n));
+	return v & 3u;
+}
+
+/*
  * The kernel enters signal handlers with its own PKRU and loads the
  * frame's on return, so the interrupted code's PKRU lives in the XSAVE
  * image of the signal frame: state component 9, at the offset CPUID

@@ -39,6 +39,7 @@
 
 #include "arch/arch.h"
 #include "backend/backend.h"
+#include "backend/hw_fast.h"
 #include "backend/sync.h"
 #include "core/errors.h"
 #include "core/keys.h"
@@ -89,14 +90,13 @@ static int probe(char *why, size_t len)
 }
 
 /*
- * Virtual key -> hardware key (0: evicted) and back; pool: ours.  A
- * resident key's entry also carries the number of its binding above
- * SLOT_BITS, so that a reader can tell "same hardware key as before"
- * from "moved out and back in meanwhile" (get()).
+ * Virtual key -> hardware key (0: evicted), with its binding number
+ * (backend/hw_fast.h), and back; pool: ours.
  */
-#define SLOT_BITS 8
-#define SLOT_MASK ((1 << SLOT_BITS) - 1)
-static int slot_of[PK__KEYS];
+#define SLOT_BITS PK__HW_SLOT_BITS
+#define SLOT_MASK PK__HW_SLOT_MASK
+int pk__hw_slot_of[PK__KEYS];
+#define slot_of pk__hw_slot_of
 static unsigned bindings;
 static int owner[HW_KEYS];
 static uint64_t pool;
@@ -502,44 +502,20 @@ static int set(int key, unsigned rights)
 	return 0;
 }
 
-/*
- * Where signal handlers start with the kernel's rights, the register is
- * the truth inside a handler; elsewhere it always equals the record.
- * The register is read between two reads of the key's entry: a move in
- * between may have rebuilt the register for the hardware key's next
- * owner, and the entry then differs (a move clears it before its first
- * sync round reaches this thread), also when the key came back to the
- * same hardware key (a new binding number).  A key's entry names a
- * hardware key only once every register holds its bits (publish()).
- * That check costs a compare; a sequence count would cost the thread
- * record's address too.
- */
+/* Resident keys: hw_fast.h; the others from the records. */
 static int get(int key)
 {
 	struct pk__thread *t;
-	const int *e = &slot_of[key];
-	int hw, entry;
-	unsigned r;
-	reg_t v;
+	int hw, r;
 
-again:
-	entry = __atomic_load_n(e, __ATOMIC_RELAXED);
-	if (__builtin_expect(entry && PK__ARCH_HANDLER_RESETS, 1)) {
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		v = pk__arch_read();
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (__builtin_expect(__atomic_load_n(e, __ATOMIC_RELAXED) !=
-					     entry,
-				     0))
-			goto again;
-		return (int)pk__arch_rights(v, entry & SLOT_MASK);
-	}
-	hw = entry & SLOT_MASK;
+	if (__builtin_expect(pk__hw_get_resident(key, &r), 1))
+		return r;
+	hw = slot(key);
 	/* A resident key is allocated: its record byte, when set, says. */
 	if (hw && (t = pk__thread_state) &&
 	    (r = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED)) !=
 		    PK__RIGHTS_UNSET)
-		return (int)r;
+		return r;
 	if (!pk__key_allocated(key))
 		return -EINVAL;
 	return (int)pk__rights_of(pk__thread_state, key);

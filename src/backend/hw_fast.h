@@ -1,0 +1,76 @@
+/*
+ * pk_get's fast path on the hardware backend (api/keys.c), inlined so
+ * that reading a resident key's rights costs a load, the register read
+ * and a compare, with no call through the backend table.  The table it
+ * reads is the hardware backend's (backend/hw.c); it stays all zero
+ * while another backend is in use, and then the answer is "ask the
+ * backend".
+ */
+#ifndef PK_BACKEND_HW_FAST_H
+#define PK_BACKEND_HW_FAST_H
+
+#include <sys/syscall.h>
+
+#include "arch/arch.h"
+#include "core/rights.h"
+
+#if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
+#define PK__HW_FAST 1
+/*
+ * Per key: its hardware key in the low PK__HW_SLOT_BITS (0: none) and
+ * the number of its binding above, so that a reader can tell "same
+ * hardware key as before" from "moved out and back in meanwhile".
+ */
+#define PK__HW_SLOT_BITS 8
+#define PK__HW_SLOT_MASK ((1 << PK__HW_SLOT_BITS) - 1)
+extern int pk__hw_slot_of[PK__KEYS] __attribute__((visibility("hidden")));
+
+/*
+ * The calling thread's rights for key (1 to PK__KEYS-1) into *rights,
+ * and 1; or 0 when key holds no hardware key, or where signal handlers
+ * keep the thread's rights (the record answers there, backend get).
+ * The register is read between two reads of the key's entry: a move in
+ * between may have rebuilt the register for the hardware key's next
+ * owner, and the entry then differs (a move clears it before its first
+ * sync round reaches this thread), also when the key came back to the
+ * same hardware key (a new binding number).  A key's entry names a
+ * hardware key only once every register holds its bits.
+ */
+static inline int pk__hw_get_resident_at(const int *e, int *rights)
+{
+	pk__arch_reg v;
+	int entry;
+
+	if (!PK__ARCH_HANDLER_RESETS)
+		return 0;
+	do {
+		entry = __atomic_load_n(e, __ATOMIC_RELAXED);
+		if (!entry)
+			return 0;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		v = pk__arch_read();
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	} while (__builtin_expect(__atomic_load_n(e, __ATOMIC_RELAXED) != entry,
+				  0));
+	/* The binding number starts at a multiple of the key count. */
+	_Static_assert((1 << PK__HW_SLOT_BITS) % PK__ARCH_HW_KEYS == 0,
+		       "slot bits hold whole hardware key numbers");
+	*rights = (int)pk__arch_rights_mod(v, (unsigned)entry);
+	return 1;
+}
+
+static inline int pk__hw_get_resident(int key, int *rights)
+{
+	return pk__hw_get_resident_at(&pk__hw_slot_of[key], rights);
+}
+#else
+#define PK__HW_FAST 0
+static inline int pk__hw_get_resident(int key, int *rights)
+{
+	(void)key;
+	(void)rights;
+	return 0;
+}
+#endif
+
+#endif
