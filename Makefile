@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Front door: the targets README.md names.  The build itself is CMake.
 BUILD ?= build
 PREFIX ?= /usr/local

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_heap: N secrets of 32 bytes in a pk_heap on the backend at hand,
  * versus libsodium's guarded allocations (sodium_malloc, one allocation

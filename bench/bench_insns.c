@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_insns: instructions executed by the rights calls, counted
  * exactly, beside glibc's pkey_set/pkey_get doing the same change.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_ranges: the cost of range calls as the registry grows.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_switch: the cost of closing and reopening access to a key that
  * covers N separate regions (one page each), with pk_set on the backend

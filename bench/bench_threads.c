@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_threads: the cost of the calls that deal with rights.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The seed systems' interfaces (include/pkeys/glibc.h, freebsd.h, aix.h),
 # the preload library for unmodified glibc programs, and its test program.
 target_sources(pkeys_objects PRIVATE

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pk_heap: a protected heap for secrets (include/pkeys/heap.h).
 target_sources(pkeys_objects PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/heap/heap_flush.c

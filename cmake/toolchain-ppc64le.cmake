@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross-compile for Linux on POWER, little-endian (ppc64le), with Debian's
 # cross toolchain (apt-get install gcc-powerpc64le-linux-gnu
 # libc6-dev-ppc64el-cross; scripts/deps.sh ppc does it):

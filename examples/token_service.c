@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * token_service: a small service that keeps API tokens in a pk_heap and
  * opens access to them only around their use.

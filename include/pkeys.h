@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pkeys: memory protection keys for every Linux program.
  *

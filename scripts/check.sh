@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make check: every test suite, per backend and environment, then one
 # closing line "N passed, N failed".
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install the Debian packages a target needs, only when they are missing.
 #   scripts/deps.sh build   compiler, make, cmake
 #   scripts/deps.sh vm      also QEMU, Debian's cloud kernel, busybox, cpio,

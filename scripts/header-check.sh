@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # header-check: every public header builds on its own, warning-free under
 # -Wall -Wextra -pedantic, as strict C99 and C11, as GNU C and as C++, with
 # gcc and (when installed) clang.  With _POSIX_C_SOURCE 200809L the whole

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The source layout's two rules, checked (part of make check):
 #
 # 1. No cycle between source files.  A file depends on another when it

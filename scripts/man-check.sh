@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # man-check: the manual pages cover the API and format cleanly.
 #
 #   1. Every function declared PK_API in include/pkeys.h and

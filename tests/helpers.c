@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test helpers: checks, page mapping, and probing accesses for faults. */
 #include <pthread.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A shared library that knows nothing of pkeys: linked against libc
  * only, so its calls reach the library's interposers through symbol

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test harness: checks, skips, and probing accesses for faults. */
 #ifndef PKTEST_H
 #define PKTEST_H

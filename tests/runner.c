@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pktest: runs each test in its own process, with a time limit, on the
  * backend named by --backend (PKEYS_BACKEND is set in the child).

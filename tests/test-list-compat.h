@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The seed systems' interfaces (include/pkeys/glibc.h, freebsd.h, aix.h):
  * tests in tests/test_compat.c.  The unmodified glibc program and

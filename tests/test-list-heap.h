@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pk_heap (include/pkeys/heap.h): tests in tests/test_heap.c. */
 T(heap_basic, 10)
 T(heap_closed_all, 20)

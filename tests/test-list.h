@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every test, with its time limit in seconds.  The runner starts each in
  * its own process, once per backend; the same body runs on both.

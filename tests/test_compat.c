@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The seed systems' interfaces: glibc's pkey calls, FreeBSD's pkru(3)
  * and AIX's vm_protect_kkey, each with its behaviour and its error list,

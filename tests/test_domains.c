@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Rights that reach every thread (pk_set_all, initial rights), domains,
  * many keys checked against a model, and calls from signal handlers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input: each call returns its documented error and changes nothing. */
 #include <dlfcn.h>
 #include <linux/filter.h>

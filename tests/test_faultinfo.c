@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fault diagnostics and recovery: every field of a decoded fault, pk_try
  * restoring rights, chaining to the program's own handler, the default

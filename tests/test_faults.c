@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Enforcement: each fault checked by address, key and access kind. */
 #include <unistd.h>
 

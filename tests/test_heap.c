@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_heap: blocks unreachable while the key is closed and reachable when
  * it is open, wiping, usage counters, a random model, threads, bad input,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keys: allocation, rights, counts, exhaustion, backend facts. */
 #include <stdlib.h>
 #include <sys/wait.h>

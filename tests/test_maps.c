@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unmapped, replaced and moved keyed memory: no stale state survives. */
 #include <sys/mman.h>
 #include <sys/syscall.h>

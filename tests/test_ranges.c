@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Key ranges: every flag and error of pk_protect_range and
  * pk_unprotect_range, the all-or-nothing rule under injected failures,

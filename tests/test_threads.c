@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Rights are per thread; new threads inherit them; fork keeps them. */
 #include <dlfcn.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pkeys: the command-line tool.  Built on the public API only.
  *

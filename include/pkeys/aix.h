@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <pkeys/aix.h>: the semantics of AIX's vm_protect_kkey kernel service,
  * as a user-space call on Linux.

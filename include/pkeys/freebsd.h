@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <pkeys/freebsd.h>: FreeBSD's protection key calls on Linux.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * <pkeys/glibc.h>: glibc's protection key calls, on every Linux machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_heap: a heap for secrets (keys, tokens, passwords) whose blocks all
  * live in pages carrying one protection key.

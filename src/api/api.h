@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the public calls share with the interposers (src/interpose/). */
 #ifndef PK_API_API_H
 #define PK_API_API_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Domains: a set of (key, rights) entered in one step and left by
  * restoring what was there, in nested scopes.  On hardware entering a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Faults: decoding a SIGSEGV into what a key stopped, reporting it, and
  * recovering from it with the thread's rights intact.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the library and the machine offer: pk_init, pk_info, versions. */
 #include <errno.h>
 #include <string.h>

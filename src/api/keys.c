@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The key calls: allocating and freeing keys, and changing rights (the
  * calling thread's, or every thread's).  Every check happens before the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The range calls: protection with a key, key assignments over ranges,
  * keyed mappings.  Every check happens before the first change, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU primitives, one file per CPU family, chosen here at compile
  * time.  Everything above this folder is CPU-neutral: it names keys,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A CPU family this build has no primitives for: no hardware keys (the
  * emulation works everywhere), faults decoded without the access kind.

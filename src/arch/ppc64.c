@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The thread-local AMR copy arch/ppc64.h reads and writes. */
 #if defined(__powerpc64__)
 #include "arch/ppc64.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * 64-bit POWER (ppc64le, ppc64): the AMR register.  Two bits per key,
  * counted from the top: key k's bits sit at shift 2*(31-k), the low one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * x86-64: PKU.  The rights register is PKRU, 32 bits, two per key: bit
  * 2k disables access, bit 2k+1 disables writes, so PK_DISABLE_ACCESS (1)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The backend contract.  A backend enforces keys and rights; the core
  * (src/core/) owns the key table, the thread records and the registry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Emulation backend: key semantics enforced with page protections, for
  * CPUs (or kernels) without protection keys.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hardware backend: Linux protection keys, generic over the CPU
  * primitives of src/arch/ (the rights register, its bits, the signal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_get's fast path on the hardware backend (api/keys.c), inlined so
  * that reading a resident key's rights costs a load, the register read

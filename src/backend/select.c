@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Backend selection: the first backend of the table that works, or the
  * one PKEYS_BACKEND names.  Made once per process and cached; the

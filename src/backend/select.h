@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The backend in use: chosen once per process, at the first call that
  * needs it, and cached.  PKEYS_BACKEND=hw|emu|auto overrides the choice

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * When the records of other threads change (pk_set_all, a new key's
  * initial rights, a virtual key moving into a hardware key), each thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reaching every thread (backend/sync.c): the hardware backend keeps
  * each thread's rights register equal to its record, and only the

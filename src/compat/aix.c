@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * AIX's vm_protect_kkey on the library (include/pkeys/aix.h): a kernel
  * service there, a user-space call on the calling process's pages here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * FreeBSD's protection key calls on the library
  * (include/pkeys/freebsd.h).

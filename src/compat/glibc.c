@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glibc's protection key calls on the library (include/pkeys/glibc.h).
  * libpkeys_preload.so (preload.c) gives the same functions glibc's own

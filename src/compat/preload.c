@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libpkeys_preload.so: glibc's own pkey_* names, for programs built
  * against glibc, run with LD_PRELOAD by `pkeys run` (tools/pkeys.c) on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library's own memory: registry nodes, plans, thread records.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library's own memory (core/arena.c): registry nodes, plans, thread
  * records.  Page-granular, never freed; all calls with the lock held.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * All-or-nothing changes of keys and protections over a range.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #ifndef PK_CORE_CHANGE_H
 #define PK_CORE_CHANGE_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every public call returns only the errors its man page lists.  The
  * layers below return whatever the kernel said: open(2), read(2) or

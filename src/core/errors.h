@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The errors each public call may return, and the one place where an
  * error from below (core, backend, os: reading /proc, a protection

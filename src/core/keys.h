@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The key table: one record per library key, holding everything the
  * core knows of it.  (What a backend knows, such as the hardware key a

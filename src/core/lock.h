@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library's one lock.  It serialises key allocation, the registry,
  * thread records and, on the emulation, every change of rights.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The registry of key assignments: which pages carry which key, with the
  * protection the program asked for and the range's flags.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Limits and rights shared by every layer: how many keys the library
  * names, and what rights mean for a page's protection.

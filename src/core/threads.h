@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library's record of each thread's rights (core/threads.c).
  * rights[k] is PK__RIGHTS_UNSET while the thread holds key k's initial

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_heap: an allocator whose blocks all live in one reservation of
  * pages carrying the heap's key, and whose metadata lives elsewhere.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_heap's checks: reports, canaries, and what a pointer given to the
  * heap is (a live block, a freed one, or not a block at all).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pk_heap's size classes: the slot sizes of its slabs. */
 #include <stdint.h>
 

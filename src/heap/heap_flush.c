@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Whether a heap should keep a flush sentinel: one page of its keyed
  * range, far from its blocks, mapped by a read and never written.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The heap's flush sentinel (src/heap/heap_flush.c explains it). */
 #ifndef PKEYS_HEAP_FLUSH_H
 #define PKEYS_HEAP_FLUSH_H

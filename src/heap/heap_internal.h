@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal interfaces of pk_heap: heap.c (the API, the reservation,
  * fork), heap_pages.c (pages, slabs, allocating and freeing),

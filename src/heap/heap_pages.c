@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pk_heap's pages: the pool of free pages below top, the flush sentinel,
  * slabs of one size class, and allocating and freeing blocks in them.

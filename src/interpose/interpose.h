@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the interposers share (src/interpose/). */
 #ifndef PK_INTERPOSE_H
 #define PK_INTERPOSE_H

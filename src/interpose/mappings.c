@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Interposers: how the library learns of what the program does behind
  * its back.  libpkeys defines these libc functions itself, so calls made

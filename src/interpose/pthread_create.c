@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared library's pthread_create: reached through the dynamic
  * linker before libc's, it forwards to the next definition (libc's, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mremap(2) moves that the registry cannot follow from the arguments
  * alone: a MREMAP_FIXED move of a source made of several mappings, or

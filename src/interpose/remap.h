@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Settling the registry after mremap(2) moves (interpose/remap.c). */
 #ifndef PK_INTERPOSE_REMAP_H
 #define PK_INTERPOSE_REMAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Thread creation with inherited rights, and per-thread backend state.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The static library's hook for thread creation.  A static archive
  * cannot define pthread_create itself: in a fully static program the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The memory the library itself runs on, found through the dynamic
  * loader's list of objects (dl_iterate_phdr): each object's loadable

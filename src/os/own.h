@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The memory the library itself runs on (os/own.c). */
 #ifndef PK_OS_OWN_H
 #define PK_OS_OWN_H

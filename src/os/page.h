@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The page size, read once: every range check and rounding uses it. */
 #ifndef PK_OS_PAGE_H
 #define PK_OS_PAGE_H

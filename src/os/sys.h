@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Raw protection system calls: never interposed.  Every protection
  * change the library makes goes through these, so a test can make the

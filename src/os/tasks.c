@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The threads of this process, read from /proc/self/task with raw
  * system calls.

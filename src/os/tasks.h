@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The threads (tasks) of this process, from /proc/self/task. */
 #ifndef PK_OS_TASKS_H
 #define PK_OS_TASKS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reading the kernel's mappings: which address ranges are mapped and
  * with what protection.  Re-keying pages while keeping each page's

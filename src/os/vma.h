@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kernel's mappings of this process (os/vma.c). */
 #ifndef PK_OS_VMA_H
 #define PK_OS_VMA_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The unmodified-program check (tests/compat/unmodified.sh) on this
 # machine and inside the QEMU VM whose CPU has PKU (tests/vm/run-in-vm.sh).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A program written for glibc's protection key calls and nothing else:
  * <sys/mman.h>, no pkeys header, not linked with libpkeys.  It stands for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A ThreadSanitizer-built program run under `pkeys run` (make check,
  * "preload-tsan"): it keys a page through glibc's pkey calls, then

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The unmodified-program check, in the environment it runs in (this
 # machine, or the VM of tests/vm/run-in-vm.sh, whose sh is busybox).
 #

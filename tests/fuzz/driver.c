@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fuzzer's episode: the arena, the byte source, the log of calls,
  * and the check of the whole state after every call:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fuzzer's driver: random sequences of public calls, each checked
  * against the reference model (model.h), and the whole state checked

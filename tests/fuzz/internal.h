@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the driver (driver.c) and the calls it makes (ops.c) share. */
 #ifndef PKF_INTERNAL_H
 #define PKF_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer's entry to the fuzzer's driver (driver.h): each input is one
  * episode, its bytes the choices.  A divergence aborts, so libFuzzer

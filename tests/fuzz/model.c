@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The reference model (model.h), written from the man pages:
  * pk_protect_range(3) for assignments, flags, the authority check and

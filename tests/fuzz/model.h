@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The reference model the fuzzer checks the library against: what the
  * man pages promise, for one thread, over a small arena of pages.  Pure

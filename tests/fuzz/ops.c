@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The calls the fuzzer makes, each with arguments from the byte source
  * (valid ones mostly, wrong ones often enough) and its result compared

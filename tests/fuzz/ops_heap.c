@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fuzzer's calls on a pk_heap (pk_heap_create(3)): at most one heap
  * at a time, on a key of the episode.  Blocks are filled where the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pkfuzz: model-based fuzzing of the library (driver.h), in episodes of
  * random calls, each episode in its own process so that one divergence

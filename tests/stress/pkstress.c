@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pkstress: many threads making mixed library calls at once, each on
  * its own pages, with what each call promises checked as it returns and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pkey-probe: smoke test of the PKU VM harness (tests/vm/run-in-vm.sh).
  * Self-contained on purpose: it must tell "the VM has working PKU" apart
  * from "the library is broken".  Exit 0 only if a write to a page whose key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ppc-probe: smoke test of the POWER VM harness (tests/vm/run-in-vm.sh -a
  * ppc64le), as pkey-probe.c is for x86.  Self-contained on purpose: it must
  * tell "the VM has working keys" apart from "the library is broken".

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Run a command inside a throw-away QEMU VM whose CPU has PKU, so the
 # hardware-backend tests run on hosts without PKU. QEMU's TCG emulates PKU
 # with -cpu max; the Debian cloud kernel has protection keys enabled.
