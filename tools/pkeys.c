@@ -8,6 +8,9 @@
  *                         calls, with keys enforced: unchanged where the
  *                         hardware backend works, else with the emulation
  *                         preloaded (libpkeys_preload.so)
+ *   pkeys scan [--json] FILE... | --pid PID
+ *                         find the x86 instructions that change key
+ *                         rights in executable code (tools/scan.c)
  */
 #include <elf.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "pkeys.h"
+#include "scan.h"
 
 /* Set by cmake/compat.cmake; these are the defaults of an install. */
 #ifndef PKEYS_PRELOAD_NAME
@@ -31,8 +35,9 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pkeys info [--json]\n"
-		   "       pkeys run [--] COMMAND [ARG...]\n"
-		   "       pkeys --version\n");
+		   "       pkeys run [--] COMMAND [ARG...]\n");
+	pk_tool_scan_usage(f);
+	fprintf(f, "       pkeys --version\n");
 }
 
 /*
@@ -282,6 +287,8 @@ int main(int argc, char **argv)
 		}
 		return run(argv + first);
 	}
+	if (argc >= 2 && strcmp(argv[1], "scan") == 0)
+		return flushed(pk_tool_scan(argc - 2, argv + 2));
 	if (argc >= 2 && strcmp(argv[1], "info") == 0) {
 		int json = argc == 3 && strcmp(argv[2], "--json") == 0;
 		if (argc > 3 || (argc == 3 && !json)) {
