@@ -15,10 +15,12 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pkeys.h"
@@ -32,12 +34,16 @@
 #define PKEYS_BIN_TO_LIB "../lib"
 #endif
 
+static const char run_usage[] = "usage: pkeys run [--] COMMAND [ARG...]\n";
+static const char info_usage[] = "usage: pkeys info [--json]\n";
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pkeys info [--json]\n"
 		   "       pkeys run [--] COMMAND [ARG...]\n");
 	pk_tool_scan_usage(f);
-	fprintf(f, "       pkeys --version\n");
+	fprintf(f, "       pkeys --version\n"
+		   "       pkeys COMMAND --help\n");
 }
 
 /*
@@ -163,41 +169,51 @@ static int find_preload(char *path, size_t len)
 	return -1;
 }
 
-/*
- * Whether file is a statically linked ELF program (no PT_INTERP), which
- * LD_PRELOAD cannot reach.  Scripts, and files that cannot be read, are
- * not.  file is found on PATH as execvp would.
- */
-static int is_static(const char *file)
+/* file opened as execvp would find it on PATH, or -1. */
+static int open_command(const char *file)
 {
 	char path[PATH_MAX];
 	const char *dirs = getenv("PATH"), *end;
+	int fd = -1;
+
+	if (strchr(file, '/'))
+		return open(file, O_RDONLY | O_CLOEXEC);
+	for (dirs = dirs ? dirs : "/bin:/usr/bin"; fd < 0 && *dirs;
+	     dirs = *end ? end + 1 : end) {
+		end = strchrnul(dirs, ':');
+		if (end == dirs) /* an empty entry is the current directory */
+			snprintf(path, sizeof(path), "./%s", file);
+		else
+			snprintf(path, sizeof(path), "%.*s/%s",
+				 (int)(end - dirs), dirs, file);
+		if (access(path, X_OK) == 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+/*
+ * Whether the command is a statically linked ELF program (no PT_INTERP),
+ * which LD_PRELOAD cannot reach, and whether it is set-user-ID or
+ * set-group-ID, for which the dynamic linker ignores LD_PRELOAD.
+ * Scripts, and files that cannot be read, are neither.
+ */
+static void command_kind(const char *file, int *is_static, int *setid)
+{
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
-	int fd = -1, interp = 0;
+	struct stat st;
+	int fd = open_command(file), interp = 0;
 
-	if (strchr(file, '/')) {
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-	} else {
-		for (dirs = dirs ? dirs : "/bin:/usr/bin"; fd < 0 && *dirs;
-		     dirs = *end ? end + 1 : end) {
-			end = strchrnul(dirs, ':');
-			if (end == dirs) /* an empty entry is the current directory */
-				snprintf(path, sizeof(path), "./%s", file);
-			else
-				snprintf(path, sizeof(path), "%.*s/%s",
-					 (int)(end - dirs), dirs, file);
-			if (access(path, X_OK) == 0)
-				fd = open(path, O_RDONLY | O_CLOEXEC);
-		}
-	}
+	*is_static = *setid = 0;
 	if (fd < 0)
-		return 0;
+		return;
+	*setid = fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph)) {
 		close(fd);
-		return 0;
+		return;
 	}
 	for (int i = 0; i < eh.e_phnum; i++)
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) ==
@@ -205,7 +221,18 @@ static int is_static(const char *file)
 		    ph.p_type == PT_INTERP)
 			interp = 1;
 	close(fd);
-	return !interp;
+	*is_static = !interp;
+}
+
+/* Whether the LD_PRELOAD list holds lib already (a nested pkeys run). */
+static int preloads(const char *list, const char *lib)
+{
+	size_t n = strlen(lib);
+
+	for (const char *p = list; (p = strstr(p, lib)); p += n)
+		if ((p == list || strchr(": \t", p[-1])) && strchr(": \t", p[n]))
+			return 1;
+	return 0;
 }
 
 /*
@@ -219,7 +246,7 @@ static int run(char **cmd)
 {
 	char lib[PATH_MAX], *preload;
 	const char *old = getenv("LD_PRELOAD");
-	int err, rc;
+	int err, rc, is_static, setid;
 
 	if (pk_init()) {
 		fprintf(stderr, "pkeys run: no backend: %s\n",
@@ -239,11 +266,19 @@ static int run(char **cmd)
 					"hold a path with ':' or spaces\n", lib);
 			return 125;
 		}
-		if (is_static(cmd[0]))
+		command_kind(cmd[0], &is_static, &setid);
+		if (is_static)
 			fprintf(stderr, "pkeys run: warning: %s is statically "
 					"linked: its pkey calls cannot be "
 					"emulated\n", cmd[0]);
-		if (old && *old) {
+		if (setid)
+			fprintf(stderr, "pkeys run: warning: %s is set-user-ID "
+					"or set-group-ID: the dynamic linker "
+					"ignores LD_PRELOAD there, its pkey calls "
+					"cannot be emulated\n", cmd[0]);
+		if (old && preloads(old, lib)) {
+			preload = (char *)old; /* nested: already there */
+		} else if (old && *old) {
 			preload = malloc(strlen(old) + strlen(lib) + 2);
 			if (!preload) {
 				perror("pkeys run");
@@ -254,7 +289,7 @@ static int run(char **cmd)
 			preload = lib;
 		}
 		rc = setenv("LD_PRELOAD", preload, 1);
-		if (preload != lib)
+		if (preload != lib && preload != old)
 			free(preload);
 		if (rc) {
 			perror("pkeys run");
@@ -277,22 +312,65 @@ static int flushed(int rc)
 	return 1;
 }
 
+/*
+ * The options of a command, up to its first operand (getopt_long, "+":
+ * pkeys run stops at the command it runs).  Returns the index of the
+ * first operand, or -1 after --help (usage printed, exit 0), or -2 on
+ * an unknown option (message printed, exit 2).
+ */
+static int options(const char *cmd, const char *use, int argc, char **argv,
+		   int *json)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+					     {"json", no_argument, NULL, 'j'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(use, stdout);
+			return -1;
+		}
+		if (c == 'j' && json) {
+			*json = 1;
+			continue;
+		}
+		fprintf(stderr, "pkeys %s: unknown option %s\n%s", cmd,
+			argv[optind - 1], use);
+		return -2;
+	}
+	return optind;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "run") == 0) {
-		int first = argc > 2 && strcmp(argv[2], "--") == 0 ? 3 : 2;
-		if (first >= argc) {
-			usage(stderr);
+	int json = 0, first;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0) {
+		first = options("run", run_usage, argc - 1, argv + 1, NULL);
+		if (first < 0)
+			return first == -1 ? flushed(0) : 2;
+		if (first + 1 >= argc) {
+			fputs(run_usage, stderr);
 			return 2;
 		}
-		return run(argv + first);
+		return run(argv + 1 + first);
 	}
-	if (argc >= 2 && strcmp(argv[1], "scan") == 0)
+	if (strcmp(argv[1], "scan") == 0)
 		return flushed(pk_tool_scan(argc - 2, argv + 2));
-	if (argc >= 2 && strcmp(argv[1], "info") == 0) {
-		int json = argc == 3 && strcmp(argv[2], "--json") == 0;
-		if (argc > 3 || (argc == 3 && !json)) {
-			usage(stderr);
+	if (strcmp(argv[1], "info") == 0) {
+		first = options("info", info_usage, argc - 1, argv + 1, &json);
+		if (first < 0)
+			return first == -1 ? flushed(0) : 2;
+		if (first + 1 != argc) {
+			fprintf(stderr, "pkeys info: unexpected argument %s\n%s",
+				argv[first + 1], info_usage);
 			return 2;
 		}
 		return flushed(info(json));
@@ -306,6 +384,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return flushed(0);
 	}
+	if (argv[1][0] == '-')
+		fprintf(stderr, "pkeys: unknown option %s\n", argv[1]);
+	else
+		fprintf(stderr, "pkeys: unknown command %s\n", argv[1]);
 	usage(stderr);
 	return 2;
 }

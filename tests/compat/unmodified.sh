@@ -114,9 +114,11 @@ else
 		"$pkeys" run -- sh -c "$show"
 fi
 lib=$(PKEYS_BACKEND=emu "$pkeys" run -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+# Another library first (one that does not exist: the loader says so
+# and goes on).
 expect "pkeys run appends to LD_PRELOAD" 0 \
-	"^LD_PRELOAD=\[$lib:/.*/libpkeys_preload\.so\]\$" \
-	env PKEYS_BACKEND=emu LD_PRELOAD="$lib" "$pkeys" run -- sh -c "$show"
+	"^LD_PRELOAD=\[/nonexistent/libother.so:$lib\]\$" \
+	env PKEYS_BACKEND=emu LD_PRELOAD=/nonexistent/libother.so "$pkeys" run -- sh -c "$show"
 # LD_PRELOAD cannot reach a static program: pkeys run says so.
 out=$(PKEYS_BACKEND=emu "$pkeys" run -- "$prog" 2>&1)
 case $out in
@@ -130,6 +132,30 @@ else
 	skipped=$((skipped + 1))
 	echo "SKIP pkeys run warns about a static program (no busybox here)"
 fi
+# Nested, pkeys run preloads the emulation once.
+expect "nested pkeys run preloads once" 0 \
+	'^LD_PRELOAD=\[/[^:]*/libpkeys_preload\.so\]$' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$pkeys" run -- sh -c "$show"
+# The dynamic linker ignores LD_PRELOAD for set-user-ID programs.
+suid="${TMPDIR:-/tmp}/pkeys-suid-true.$$"
+if [ -x /bin/true ] && cp /bin/true "$suid" 2>/dev/null && chmod u+s "$suid"; then
+	# (busybox's true runs as an unknown applet under another name: only
+	# the warning counts)
+	expect "pkeys run warns about a set-user-ID program" 0 'set-user-ID' \
+		sh -c 'PKEYS_BACKEND=emu "$1" run -- "$2"; exit 0' sh "$pkeys" "$suid"
+else
+	skipped=$((skipped + 1))
+	echo "SKIP pkeys run warns about a set-user-ID program (cannot make one)"
+fi
+rm -f "$suid"
+# Command-line conventions: --help on every command, unknown commands
+# and options are usage errors.
+expect "pkeys --help" 0 '^usage: pkeys' "$pkeys" --help
+expect "pkeys run --help" 0 '^usage: pkeys run' "$pkeys" run --help
+expect "pkeys info --help" 0 '^usage: pkeys info' "$pkeys" info --help
+expect "pkeys scan --help" 0 'pkeys scan' "$pkeys" scan --help
+expect "pkeys run: unknown option" 2 'unknown option' "$pkeys" run -x true
+expect "pkeys: unknown command" 2 'unknown command' "$pkeys" frobnicate
 expect "pkeys run: missing command" 127 'no-such-command' \
 	"$pkeys" run -- "$dir/no-such-command"
 expect "pkeys run: no backend" 125 'PKEYS_BACKEND' \
