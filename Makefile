@@ -4,7 +4,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all demo check bench bench-vm bench-vm-ppc stress fuzz fuzz-vm fuzz-libfuzzer install clean deps
+.PHONY: all demo check bench bench-vm bench-vm-ppc stress fuzz fuzz-vm fuzz-libfuzzer install uninstall clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
@@ -76,8 +76,21 @@ fuzz-libfuzzer: deps
 	mkdir -p build-fuzz/corpus
 	PKEYS_BACKEND=emu ./build-fuzz/pkfuzz_libfuzzer -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus
 
+# Installs into PREFIX (cmake --install), then runs ldconfig where the
+# loader searches the library's folder; uninstall removes every file the
+# last install from $(BUILD) wrote (its install_manifest.txt).
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
+	@sh scripts/ldconfig.sh "$$(dirname "$$(grep -m1 '/libpkeys\.so$$' $(BUILD)/install_manifest.txt)")"
+
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "uninstall: nothing was installed from $(BUILD)" >&2; exit 1; }
+	@libdir=$$(dirname "$$(grep -m1 '/libpkeys\.so$$' $(BUILD)/install_manifest.txt)"); \
+	while read -r f || [ -n "$$f" ]; do rm -f "$$f" && echo "removed $$f"; done < $(BUILD)/install_manifest.txt; \
+	for d in "$$libdir/pkeys" "$$libdir/cmake/pkeys" $$(sed -n 's|/pkeys/glibc\.h$$|/pkeys|p' $(BUILD)/install_manifest.txt); do \
+		rmdir "$$d" 2>/dev/null || true; done; \
+	rm -f $(BUILD)/install_manifest.txt; \
+	sh scripts/ldconfig.sh "$$libdir"
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-check build-ppc64le build-fuzz

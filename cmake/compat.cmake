@@ -19,12 +19,13 @@ target_include_directories(pkeys_preload PRIVATE
 target_link_libraries(pkeys_preload PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
 target_link_options(pkeys_preload PRIVATE
   -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map -Wl,--no-undefined)
-install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# Private: only `pkeys run` loads it, never a program's linker.
+install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
 
 # `pkeys run` finds the preload library beside itself (build tree), or
-# at the install tree's libdir relative to its bindir.
+# in the install tree's libdir/pkeys relative to its bindir.
 file(RELATIVE_PATH PKEYS_BIN_TO_LIB ${CMAKE_INSTALL_FULL_BINDIR}
-  ${CMAKE_INSTALL_FULL_LIBDIR})
+  ${CMAKE_INSTALL_FULL_LIBDIR}/pkeys)
 target_compile_definitions(pkeys_cli PRIVATE
   PKEYS_PRELOAD_NAME="$<TARGET_FILE_NAME:pkeys_preload>"
   PKEYS_BIN_TO_LIB="${PKEYS_BIN_TO_LIB}")

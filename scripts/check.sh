@@ -64,6 +64,7 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	bash scripts/layout-check.sh build ||
 		failures+=("layout: scripts/layout-check.sh found a cycle or CPU words outside src/arch/")
 	[ -x build/scan_target ] && suite scan sh tests/cli/scan.sh build
+	suite install sh tests/install/check.sh
 	suite emu-native ./build/pktest --backend emu
 	suite hw-native ./build/pktest --backend hw
 	if [ -f tests/vm/run-in-vm.sh ]; then

@@ -31,7 +31,7 @@
 #define PKEYS_PRELOAD_NAME "libpkeys_preload.so"
 #endif
 #ifndef PKEYS_BIN_TO_LIB
-#define PKEYS_BIN_TO_LIB "../lib"
+#define PKEYS_BIN_TO_LIB "../lib/pkeys"
 #endif
 
 static const char run_usage[] = "usage: pkeys run [--] COMMAND [ARG...]\n";
@@ -256,7 +256,7 @@ static int run(char **cmd)
 	if (strcmp(pk_backend_name(), "emu") == 0) {
 		if (find_preload(lib, sizeof(lib))) {
 			fprintf(stderr, "pkeys run: cannot find %s beside the "
-					"pkeys executable or in its ../%s\n",
+					"pkeys executable or in %s from it\n",
 				PKEYS_PRELOAD_NAME, PKEYS_BIN_TO_LIB);
 			return 125;
 		}

@@ -2,7 +2,8 @@
 /*
  * Raw protection system calls: never interposed.  Every protection
  * change the library makes goes through these, so a test can make the
- * n-th one fail (pk__test_fail_protect).  Both return 0, or -1 with
+ * n-th one fail (pk__test_fail_protect, in builds with BUILD_TESTING
+ * only).  Both return 0, or -1 with
  * errno set, as the system calls do.
  */
 #ifndef PK_OS_SYS_H
@@ -15,6 +16,8 @@
 long pk__sys_mprotect(void *addr, size_t len, int prot);
 /* key 0..n, or -1 to keep each page's key; no pkey_mprotect: ENOSYS. */
 long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key);
+#ifdef PKEYS_TEST_HOOKS
 PK_API void pk__test_fail_protect(int nth, int err);
+#endif
 
 #endif
