@@ -13,8 +13,14 @@ all: deps
 deps:
 	@sh scripts/deps.sh build
 
-demo: all
-	./$(BUILD)/demo
+# The demo's output only: the build log goes to $(BUILD)/build.log
+# (shown when the build fails).
+demo:
+	@sh scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null && \
+		cmake --build $(BUILD) -j2 >$(BUILD)/build.log 2>&1 || \
+		{ tail -40 $(BUILD)/build.log; echo "demo: the build failed (log: $(BUILD)/build.log)"; exit 1; }
+	@./$(BUILD)/demo
 
 check:
 	@bash scripts/check.sh
