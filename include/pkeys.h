@@ -31,6 +31,8 @@
 
 #include <signal.h>
 #include <stddef.h>
+/* PROT_* and MAP_* for pk_mprotect and pk_mmap. */
+#include <sys/mman.h>
 
 /* Whether <signal.h> declared siginfo_t and stack_t (glibc and musl rules). */
 #if !defined(__STRICT_ANSI__) || defined(_GNU_SOURCE) || \

@@ -64,6 +64,30 @@ for cc in "${compilers[@]}"; do
 	esac
 done
 
+# README's first example, as shown (with "..." taken out), with
+# <pkeys.h> its only include: the header brings what its API needs
+# (PROT_* and MAP_* from <sys/mman.h>).
+{
+	echo "#include <pkeys.h>"
+	echo "void use(char *secret);"
+	echo "void example(char *secret, size_t len);"
+	echo "void example(char *secret, size_t len)"
+	echo "{"
+	sed -n '/^```c$/,/^```$/p' README.md | sed -n '1,/^```$/p' |
+		grep -v '^```' | grep -v '^#include <pkeys.h>$' | grep -v '^\.\.\.$'
+	echo "}"
+} >"$tmp/readme.c"
+for cc in "${compilers[@]}"; do
+	case $cc in *++) continue ;; esac
+	builds=$((builds + 1))
+	if ! "$cc" -Wall -Wextra -Werror -Iinclude -std=gnu11 -c "$tmp/readme.c" \
+		-o "$tmp/readme.o" 2>"$tmp/err"; then
+		echo "header-check: README's first example fails with $cc:"
+		head -5 "$tmp/err"
+		problems=$((problems + 1))
+	fi
+done
+
 if [ "$problems" -ne 0 ]; then
 	echo "header-check: $problems of $builds builds failed"
 	exit 1
