@@ -14,6 +14,14 @@
  * no key, no right and no page protection.  All functions are
  * thread-safe.
  *
+ * Structures may grow.  Those the library fills (struct pk_fault,
+ * struct pk_info, struct pk_heap_usage) end in spare space that it
+ * zeroes, where later versions add fields.  Those a program fills
+ * (struct pk_heap_options) end in spare fields that must be 0: set
+ * the whole structure (= {0}, or designated initializers); a non-zero
+ * spare field is -EINVAL, so that later versions can give it meaning.
+ * Fields are only ever added there, never moved, within a major version.
+ *
  * When no backend can work (pk_init failed), every call that needs one
  * returns the error pk_init returned; the default key keeps working:
  * pk_mprotect with key 0 or -1, pk_set(0, 0), pk_get(0).
@@ -291,6 +299,7 @@ struct pk_fault {
 	void *range_start, *range_end; /* the key's range holding addr */
 	int tid;	/* the faulting thread (gettid) */
 	void *ip;	/* the faulting instruction, NULL if unknown */
+	void *spare[4];	/* zeroed: room for later fields */
 };
 
 /*
@@ -385,6 +394,7 @@ struct pk_info {
 	int keys_total;	   /* keys the backend has, key 0 included */
 	int keys_available;
 	const char *guarantee; /* the backend's enforcement in one line */
+	void *spare[4];	   /* zeroed: room for later fields */
 };
 
 /* Fill *out.  Returns 0 (never fails once out is non-NULL; -EINVAL). */

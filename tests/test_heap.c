@@ -1469,6 +1469,9 @@ void test_heap_bad_args(void)
 	o.flags = 0x100;
 	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
 	o.flags = 0;
+	o.spare[3] = &o; /* room for later options: must be 0 */
+	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
+	o.spare[3] = NULL;
 	o.reserve = SIZE_MAX;
 	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
 	CHECK(h == NULL);

@@ -80,6 +80,8 @@ struct pk_heap_options {
 	 */
 	void (*report)(void *arg, const char *msg);
 	void *report_arg;
+	/* Must be 0 (-EINVAL otherwise): room for later options. */
+	void *spare[4];
 };
 
 #define PK_HEAP_DEFAULT_RESERVE ((size_t)16 << 20)
@@ -181,6 +183,7 @@ struct pk_heap_usage {
 	void *base;	  /* where the heap's keyed memory starts */
 	int key;
 	unsigned flags;
+	size_t spare[4];  /* zeroed: room for later fields */
 };
 
 /* Fill *out.  Returns 0, or -EINVAL when heap or out is NULL. */

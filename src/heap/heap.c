@@ -203,6 +203,9 @@ static int heap_create(int key, const struct pk_heap_options *options,
 
 	if (options)
 		o = *options;
+	for (size_t i = 0; i < sizeof(o.spare) / sizeof(o.spare[0]); i++)
+		if (o.spare[i])
+			return -EINVAL;
 	if (!heap || key <= 0 || pk_get(key) < 0 || (o.flags & ~KNOWN_FLAGS) ||
 	    page < 4096 || (page & (page - 1)))
 		return -EINVAL;
