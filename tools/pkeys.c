@@ -288,7 +288,9 @@ static int run(char **cmd)
 		} else {
 			preload = lib;
 		}
-		rc = setenv("LD_PRELOAD", preload, 1);
+		/* The preload library reports key faults (preload.c). */
+		rc = setenv("LD_PRELOAD", preload, 1) ||
+		     setenv("PKEYS_RUN_REPORT", "1", 1);
 		if (preload != lib && preload != old)
 			free(preload);
 		if (rc) {

@@ -15,6 +15,9 @@
  * names are unversioned, so they satisfy a program's references to
  * pkey_alloc@GLIBC_2.27 and the rest.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include <pkeys/glibc.h>
 
 /* The definitions below are glibc's names, not the header's macros. */
@@ -48,4 +51,17 @@ PK_API int pkey_set(int key, unsigned int access_rights)
 PK_API int pkey_get(int key)
 {
 	return pkeys_pkey_get(key);
+}
+
+/*
+ * Under `pkeys run` (which sets PKEYS_RUN_REPORT=1), a key fault prints
+ * the library's report (pk_fault_report(3)) before the default action,
+ * unless the program installs a SIGSEGV handler of its own.
+ */
+__attribute__((constructor)) static void report_faults(void)
+{
+	const char *v = getenv("PKEYS_RUN_REPORT");
+
+	if (v && strcmp(v, "1") == 0)
+		pk_fault_report(0);
 }

@@ -102,6 +102,9 @@ expect "PKEYS_BACKEND=emu pkeys run passes" 0 '^PASS' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog"
 expect "PKEYS_BACKEND=emu pkeys run, stray write stopped" 139 'key is closed' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
+expect "PKEYS_BACKEND=emu pkeys run, the library's fault report first" 139 \
+	'^pkeys: write to 0x[0-9a-f]* stopped by key [0-9]' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
 
 # What `pkeys run` does to the environment.
 show='echo "LD_PRELOAD=[$LD_PRELOAD]"'
