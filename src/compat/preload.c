@@ -27,10 +27,34 @@
 #undef pkey_set
 #undef pkey_get
 
+/*
+ * Under `pkeys run` (which sets PKEYS_RUN_REPORT=1), a key fault prints
+ * the library's report (pk_fault_report(3)) before the default action,
+ * unless the program installs a SIGSEGV handler of its own.  Installed
+ * with the program's first key, so that programs without keys (a
+ * build's many children) pay nothing: readying the report loads the
+ * unwinder, about 0.2 ms per process here.
+ */
+static void report_faults(void)
+{
+	static int done;
+	const char *v;
+
+	if (__atomic_exchange_n(&done, 1, __ATOMIC_RELAXED))
+		return;
+	v = getenv("PKEYS_RUN_REPORT");
+	if (v && strcmp(v, "1") == 0)
+		pk_fault_report(0);
+}
+
 /* glibc's declarations (<sys/mman.h>) check that the signatures match. */
 PK_API int pkey_alloc(unsigned int flags, unsigned int access_rights)
 {
-	return pkeys_pkey_alloc(flags, access_rights);
+	int key = pkeys_pkey_alloc(flags, access_rights);
+
+	if (key > 0)
+		report_faults();
+	return key;
 }
 
 PK_API int pkey_free(int key)
@@ -53,15 +77,3 @@ PK_API int pkey_get(int key)
 	return pkeys_pkey_get(key);
 }
 
-/*
- * Under `pkeys run` (which sets PKEYS_RUN_REPORT=1), a key fault prints
- * the library's report (pk_fault_report(3)) before the default action,
- * unless the program installs a SIGSEGV handler of its own.
- */
-__attribute__((constructor)) static void report_faults(void)
-{
-	const char *v = getenv("PKEYS_RUN_REPORT");
-
-	if (v && strcmp(v, "1") == 0)
-		pk_fault_report(0);
-}
