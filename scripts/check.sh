@@ -65,6 +65,11 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 		failures+=("layout: scripts/layout-check.sh found a cycle or CPU words outside src/arch/")
 	[ -x build/scan_target ] && suite scan sh tests/cli/scan.sh build
 	suite install sh tests/install/check.sh
+	if [ -x build/hpp_check ]; then
+		suite cpp env PKTEST_ENV=native-emu PKEYS_BACKEND=emu ./build/hpp_check
+		suite cpp-vm bash tests/vm/run-in-vm.sh -t 300 -f build/hpp_check -- sh -c \
+			'PKTEST_ENV=vm-hw PKEYS_BACKEND=hw hpp_check; PKTEST_ENV=vm-emu PKEYS_BACKEND=emu hpp_check'
+	fi
 	suite emu-native ./build/pktest --backend emu
 	suite hw-native ./build/pktest --backend hw
 	if [ -f tests/vm/run-in-vm.sh ]; then

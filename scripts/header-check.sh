@@ -64,6 +64,22 @@ for cc in "${compilers[@]}"; do
 	esac
 done
 
+# The C++ layer, header only: as C++11 and C++17, pedantic.
+for cc in "${compilers[@]}"; do
+	case $cc in *++) ;; *) continue ;; esac
+	for std in c++11 c++17; do
+		builds=$((builds + 1))
+		echo '#include <pkeys.hpp>' >"$tmp/hpp.cc"
+		echo 'int main() { pkeys::heap_allocator<int> a(nullptr); return a.heap() != nullptr; }' >>"$tmp/hpp.cc"
+		if ! "$cc" -Wall -Wextra -pedantic -Werror -Iinclude -std=$std -c "$tmp/hpp.cc" \
+			-o "$tmp/hpp.o" 2>"$tmp/err"; then
+			echo "header-check: <pkeys.hpp> fails with $cc -std=$std:"
+			head -5 "$tmp/err"
+			problems=$((problems + 1))
+		fi
+	done
+done
+
 # README's first example, as shown (with "..." taken out), with
 # <pkeys.h> its only include: the header brings what its API needs
 # (PROT_* and MAP_* from <sys/mman.h>).
