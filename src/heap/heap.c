@@ -181,6 +181,13 @@ static int map_heap(struct pk_heap *h)
 		return rc;
 	}
 	h->base = p;
+	/*
+	 * No transparent huge pages: a first write would make a whole huge
+	 * page resident (2 MiB on x86, 16 MiB on POWER with 64 KiB pages),
+	 * the sentinel page with it, where the heap means to use memory a
+	 * page at a time.  Best effort: kernels without THP say EINVAL.
+	 */
+	(void)madvise(h->base, len, MADV_NOHUGEPAGE);
 	/* Secrets stay out of core dumps. */
 	if (madvise(h->base, len, MADV_DONTDUMP))
 		rc = -errno;
