@@ -7,7 +7,7 @@
  * page protection allows.  On CPUs with protection keys (x86-64 PKU,
  * POWER) the library uses the hardware (the pkey system calls and the
  * CPU's rights register); everywhere else it emulates the same semantics
- * with page protections.  See pkeys(7) and README.md.
+ * with page protections.  See libpkeys(7) and README.md.
  *
  * Conventions: every function returns 0 or a non-negative value on
  * success and a negative errno value on failure.  A failing call changes
