@@ -409,7 +409,8 @@ void pk__reg_unmapped(uintptr_t start, uintptr_t end)
  * The walk of pk__reg_lower with atomic loads, bounded: 0 if it went
  * beyond the bound (a list changing under it), else 1 with *key.
  */
-static int walk_key(uintptr_t addr, uintptr_t *start, int *key)
+static inline __attribute__((always_inline)) int
+walk_key(uintptr_t addr, uintptr_t *start, int *key)
 {
 	struct pk__range *x = &head, *n;
 	int top = __atomic_load_n(&levels, __ATOMIC_RELAXED), steps = 0;
@@ -430,7 +431,8 @@ static int walk_key(uintptr_t addr, uintptr_t *start, int *key)
 
 /* The first range ending after addr (its start, UINTPTR_MAX if none,
  * and key), read without the lock: 0, or -1 when writers kept on. */
-static int lower_nolock(uintptr_t addr, uintptr_t *start, int *key)
+static inline __attribute__((always_inline)) int
+lower_nolock(uintptr_t addr, uintptr_t *start, int *key)
 {
 	for (int tries = 0; tries < 8; tries++) {
 		unsigned s1 = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
