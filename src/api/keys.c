@@ -243,12 +243,7 @@ int pk_get(int key)
 	if (__builtin_expect(i >= PK__KEYS - 1, 0))
 		return get_slow(key);
 	/* A resident key on hardware: no call through the backend. */
-#if PK__HW_FAST
-	if (__builtin_expect(pk__hw_get_resident_at(&pk__hw_slot_of[1] + i,
-						    &rights), 1))
-#else
-	if (pk__hw_get_resident(key, &rights))
-#endif
+	if (__builtin_expect(pk__hw_get_resident_index(i, &rights), 1))
 		return rights;
 	return __atomic_load_n(&pk__ready_backend, __ATOMIC_RELAXED)->get(key);
 }

@@ -16,7 +16,6 @@
 #include "core/rights.h"
 
 #if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
-#define PK__HW_FAST 1
 /*
  * Per key: its hardware key in the low PK__HW_SLOT_BITS (0: none) and
  * the number of its binding above, so that a reader can tell "same
@@ -64,11 +63,24 @@ static inline int pk__hw_get_resident(int key, int *rights)
 {
 	return pk__hw_get_resident_at(&pk__hw_slot_of[key], rights);
 }
+
+/* The same for key i + 1, i checked (pk_get): a free index, no sign
+ * extension. */
+static inline int pk__hw_get_resident_index(unsigned i, int *rights)
+{
+	return pk__hw_get_resident_at(&pk__hw_slot_of[1] + i, rights);
+}
 #else
-#define PK__HW_FAST 0
 static inline int pk__hw_get_resident(int key, int *rights)
 {
 	(void)key;
+	(void)rights;
+	return 0;
+}
+
+static inline int pk__hw_get_resident_index(unsigned i, int *rights)
+{
+	(void)i;
 	(void)rights;
 	return 0;
 }
