@@ -390,3 +390,34 @@ void test_second_copy_stays_off(void)
 	CHECK_EQ(pk_set(k, 0), 0);
 	CHECK_EQ(pk_key_free(k), 0);
 }
+
+/*
+ * mremap into a persistent assignment whose key the kernel then refuses
+ * to apply (injected): the moved page keeps the key it moved with, as
+ * an ordinary assignment, and the persistent assignment ends there
+ * (pk_protect_range(3), NOTES).  No key is lost either way.
+ */
+void test_mremap_into_persist_refused(void)
+{
+	size_t pg = pkt_page();
+	char *hole = pkt_map(1, PROT_READ | PROT_WRITE),
+	     *keyed = pkt_map(1, PROT_READ | PROT_WRITE), *q;
+	int k = pkt_key(0), m = pkt_key(0);
+
+	CHECK_EQ(munmap(hole, pg), 0);
+	CHECK_EQ(pk_protect_range(hole, pg, k, PK_RANGE_PERSIST), 0);
+	CHECK_EQ(pk_protect_range(keyed, pg, m, 0), 0);
+	pk__test_fail_protect(1, ENOMEM);
+	q = mremap(keyed, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	pk__test_fail_protect(0, 0);
+	CHECK(q == hole);
+	CHECK_EQ(pk_key_of(hole), m);
+	CHECK_EQ(pk_key_free(m), -EBUSY);
+	CHECK_EQ(pk_set(m, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(hole, R, m);
+	CHECK_EQ(pk_set(m, 0), 0);
+	CHECK_EQ(munmap(hole, pg), 0);
+	CHECK_EQ(pk_key_of(hole), 0); /* the persistent assignment ended */
+	CHECK_EQ(pk_key_free(k), 0);
+	CHECK_EQ(pk_key_free(m), 0);
+}
