@@ -105,6 +105,8 @@ T(evict_during_set, 60)
 T(second_copy_stays_off, 10)
 
 /* Features kept in their own files list their tests beside them. */
+T(state_sealed, 10)
+T(state_arena_guard, 10)
 #if defined(PKTEST_FEATURE_HEAP) && __has_include("test-list-heap.h")
 #include "test-list-heap.h"
 #endif

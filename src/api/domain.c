@@ -73,7 +73,7 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 					 (uint8_t)(t->domain_refs[keys[i]] + 1),
 					 __ATOMIC_SEQ_CST);
 		for (i = 0; i < n; i++) {
-			freeing |= __atomic_load_n(&pk__keys[keys[i]].freeing,
+			freeing |= __atomic_load_n(&pk__keys_freeing[keys[i]],
 						   __ATOMIC_SEQ_CST);
 			gone |= !pk__key_allocated(keys[i]);
 		}

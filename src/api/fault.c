@@ -38,9 +38,10 @@ int pk_key_set_name(int key, const char *name)
 	if (name)
 		strncpy(copy, name, sizeof(copy) - 1);
 	pk__lock_take();
-	if (pk__key_allocated(key)) /* not freed meanwhile */
+	if (pk__key_allocated(key)) { /* not freed meanwhile */
+		pk__keys_open();
 		memcpy(pk__keys[key].name, copy, sizeof(copy));
-	else
+	} else
 		rc = -EINVAL;
 	pk__lock_drop();
 	return rc;

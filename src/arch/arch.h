@@ -18,6 +18,8 @@
  *   pk__arch_user_end(page)  the first address past user space
  *   pk__arch_features(&cpu, &os)  for pk_info: the CPU has keys, the
  *                            kernel enabled them (both 0 where unknown)
+ *   PK__ARCH_PAGE_MAX        the largest page size Linux uses on the CPU
+ *                            (core/seal.h aligns sealed state to it)
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:

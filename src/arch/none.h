@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define PK__ARCH_KEYS 0
+/* The largest page size of the CPUs Linux runs on (arch/arch.h). */
+#define PK__ARCH_PAGE_MAX 65536
 #define PK__ARCH_FAULT_INFO 0
 
 static inline void pk__arch_features(int *cpu, int *os)

@@ -36,6 +36,8 @@
 
 #define PK__ARCH_PPC64 1
 #define PK__ARCH_KEYS 1
+/* 4K or 64K, as the kernel was built. */
+#define PK__ARCH_PAGE_MAX 65536
 #define PK__ARCH_FAULT_INFO 1
 #define PK__ARCH_NAME "power_amr"
 #define PK__ARCH_HW_KEYS 32

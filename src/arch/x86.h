@@ -22,6 +22,7 @@
 #include "pkeys.h"
 
 #define PK__ARCH_KEYS 1
+#define PK__ARCH_PAGE_MAX 4096
 #define PK__ARCH_FAULT_INFO 1
 #define PK__ARCH_NAME "x86_pku"
 #define PK__ARCH_HW_KEYS 16

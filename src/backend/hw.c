@@ -96,11 +96,25 @@ static int probe(char *why, size_t len)
  */
 #define SLOT_BITS PK__HW_SLOT_BITS
 #define SLOT_MASK PK__HW_SLOT_MASK
-int pk__hw_slot_of[PK__KEYS];
+union pk__hw_block pk__hw_block PK__SEALED;
+PK__SEAL_BLOCK(pk__hw_block);
 #define slot_of pk__hw_slot_of
-static unsigned bindings;
-static int owner[HW_KEYS];
-static uint64_t pool;
+#define owner (pk__hw_block.b.owner)
+#define bindings (pk__hw_block.b.bindings)
+#define pool (pk__hw_block.b.pool)
+#define evictions (pk__hw_block.b.evictions)
+
+/* The bindings are sealed (core/seal.h): writes open them.  Lock held. */
+static void bind_open(void)
+{
+	pk__seal_open(&pk__hw_block, sizeof(pk__hw_block));
+}
+
+static void bind_store(int *entry, int value)
+{
+	bind_open();
+	__atomic_store_n(entry, value, __ATOMIC_RELEASE);
+}
 /*
  * Least recently used, by epochs: each move starts one, and a rights
  * call marks its key with the current epoch (a load and a compare when
@@ -108,9 +122,6 @@ static uint64_t pool;
  * evicts the resident key used longest ago.
  */
 static unsigned last_use[PK__KEYS], use_epoch;
-/* Set once some key is evicted: until then nothing moves, and the hot
- * path need not count uses (a program within the hardware's keys). */
-static unsigned char evictions;
 
 static inline void touch(int key)
 {
@@ -137,7 +148,7 @@ static int slot(int key)
  */
 static void own(int hw, int key)
 {
-	__atomic_store_n(&owner[hw], key, __ATOMIC_RELEASE);
+	bind_store(&owner[hw], key);
 }
 
 /*
@@ -148,9 +159,9 @@ static void own(int hw, int key)
  */
 static void publish(int key, int hw)
 {
+	bind_open();
 	bindings = (bindings + 1) & ((1u << (31 - SLOT_BITS)) - 1);
-	__atomic_store_n(&slot_of[key], hw | (int)(bindings << SLOT_BITS),
-			 __ATOMIC_RELEASE);
+	bind_store(&slot_of[key], hw | (int)(bindings << SLOT_BITS));
 }
 
 /* A hardware key nobody owns: from our pool, or a new one.  Lock held. */
@@ -168,6 +179,7 @@ static int free_slot(void)
 		syscall(SYS_pkey_free, k);
 		return 0;
 	}
+	bind_open();
 	pool |= (uint64_t)1 << k;
 	return (int)k;
 }
@@ -207,14 +219,14 @@ static int evict(int victim, int hw)
 {
 	int rc, entry = slot_of[victim];
 
-	__atomic_store_n(&slot_of[victim], 0, __ATOMIC_RELEASE);
+	bind_store(&slot_of[victim], 0);
 	rc = pk__sync_all();
 	if (rc == 0)
 		rc = rekey_pages(victim, 0);
 	if (rc) {
 		/* The victim stays: its pages go back to hw. */
 		(void)rekey_pages(victim, hw);
-		__atomic_store_n(&slot_of[victim], entry, __ATOMIC_RELEASE);
+		bind_store(&slot_of[victim], entry);
 	}
 	return rc;
 }
@@ -260,7 +272,7 @@ static int move_in(int key)
 	 * still carrying it) unless every page left it.
 	 */
 	if (rc && rekey_pages(key, 0) == 0) {
-		__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+		bind_store(&slot_of[key], 0);
 		own(hw, 0);
 	}
 	return rc;
@@ -280,12 +292,13 @@ static int key_alloc(unsigned rights)
 		if (pk__key_allocated(k))
 			continue;
 		hw = free_slot();
-		__atomic_store_n(&slot_of[k], 0, __ATOMIC_RELEASE);
+		bind_store(&slot_of[k], 0);
 		if (hw) {
 			own(hw, k);
 			publish(k, hw);
 			touch(k);
 		} else {
+			bind_open();
 			__atomic_store_n(&evictions, 1, __ATOMIC_RELAXED);
 		}
 		return k;
@@ -300,7 +313,7 @@ static int key_free(int key)
 
 	if (hw)
 		own(hw, 0);
-	__atomic_store_n(&slot_of[key], 0, __ATOMIC_RELEASE);
+	bind_store(&slot_of[key], 0);
 	return 0;
 }
 

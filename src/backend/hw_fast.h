@@ -10,10 +10,12 @@
 #ifndef PK_BACKEND_HW_FAST_H
 #define PK_BACKEND_HW_FAST_H
 
+#include <stdint.h>
 #include <sys/syscall.h>
 
 #include "arch/arch.h"
 #include "core/rights.h"
+#include "core/seal.h"
 
 #if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
 /*
@@ -23,7 +25,22 @@
  */
 #define PK__HW_SLOT_BITS 8
 #define PK__HW_SLOT_MASK ((1 << PK__HW_SLOT_BITS) - 1)
-extern int pk__hw_slot_of[PK__KEYS] __attribute__((visibility("hidden")));
+struct pk__hw_bindings {
+	int slot_of[PK__KEYS];
+	int owner[PK__ARCH_HW_KEYS]; /* hardware key -> key (0: nobody) */
+	unsigned bindings;	     /* the last binding number given */
+	uint64_t pool;		     /* hardware keys the library holds */
+	/* Set once some key is evicted: until then nothing moves, and the
+	 * hot path need not count uses (a program within the hardware's
+	 * keys). */
+	unsigned char evictions;
+};
+/* Sealed (core/seal.h): written only when keys move, under the lock. */
+extern union pk__hw_block {
+	struct pk__hw_bindings b;
+	char pad[PK__SEAL_SIZE(struct pk__hw_bindings)];
+} pk__hw_block __attribute__((visibility("hidden")));
+#define pk__hw_slot_of (pk__hw_block.b.slot_of)
 
 /*
  * The calling thread's rights for key (1 to PK__KEYS-1) into *rights,

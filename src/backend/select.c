@@ -14,6 +14,7 @@
 #include "backend/select.h"
 #include "core/errors.h"
 #include "core/lock.h"
+#include "core/seal.h"
 #include "core/threads.h"
 #include "os/own.h"
 #include "os/tasks.h"
@@ -142,6 +143,11 @@ static void choose(void)
 		/* Every thread alive now is one the library has no record of. */
 		n = pk__count_tasks();
 		pk__threads_unknown = n > 0 ? n : 1;
+		/* From now on the state is read-only outside the calls that
+		 * change it (core/seal.h). */
+		pk__lock_take();
+		pk__seal_init();
+		pk__lock_drop();
 	}
 	__atomic_store_n(&chosen_done, 1, __ATOMIC_RELEASE);
 	if (chosen && !status)

@@ -10,6 +10,11 @@
  * hole the program keeps under a PERSIST range, where a later change of
  * keys would close the library's own memory; the library knows the one
  * reservation and never treats it as the program's.
+ *
+ * Its bookkeeping is sealed (core/seal.h): a forged bound would hand
+ * out memory twice.  The memory itself is not: registry updates and
+ * pk_set write it on every call (SECURITY.md says what that leaves).
+ * Inaccessible pages guard it at both ends.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -17,11 +22,20 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/seal.h"
 #include "os/page.h"
 
 #define ARENA_BYTES ((size_t)1 << 30)
 
-static uintptr_t base, used;
+struct bounds {
+	uintptr_t base, used;
+};
+static union {
+	struct bounds b;
+	char pad[PK__SEAL_SIZE(struct bounds)];
+} bounds PK__SEALED;
+PK__SEAL_BLOCK(bounds);
+#define B (bounds.b)
 
 void *pk__arena_alloc(size_t bytes)
 {
@@ -29,27 +43,34 @@ void *pk__arena_alloc(size_t bytes)
 	void *p;
 
 	bytes = (bytes + page - 1) & ~(page - 1);
-	if (!base) {
+	pk__seal_open(&bounds, sizeof(bounds));
+	if (!B.base) {
 		p = (void *)syscall(SYS_mmap, NULL, ARENA_BYTES, PROT_NONE,
 				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 				    -1, 0);
 		if (p == MAP_FAILED)
 			return NULL;
-		base = (uintptr_t)p;
+		B.base = (uintptr_t)p;
+		/*
+		 * The first page stays inaccessible: a linear overflow out of
+		 * the mapping below stops there (the unused rest of the
+		 * reservation guards the top).
+		 */
+		B.used = page;
 	}
-	if (bytes > ARENA_BYTES - used)
+	if (bytes > ARENA_BYTES - B.used)
 		return NULL;
-	p = (void *)(base + used);
+	p = (void *)(B.base + B.used);
 	if (syscall(SYS_mprotect, p, bytes, PROT_READ | PROT_WRITE))
 		return NULL;
-	used += bytes;
+	B.used += bytes;
 	return p;
 }
 
 void pk__arena_bounds(uintptr_t *start, uintptr_t *end)
 {
-	*start = base;
-	*end = base ? base + ARENA_BYTES : 0;
+	*start = B.base;
+	*end = B.base ? B.base + ARENA_BYTES : 0;
 }
 
 /* Scratch space grows, never shrinks. */

@@ -3,7 +3,15 @@
 
 #include "core/keys.h"
 
-struct pk__key pk__keys[PK__KEYS];
+union pk__keys_block pk__keys_block PK__SEALED;
+PK__SEAL_BLOCK(pk__keys_block);
+
+uint8_t pk__keys_freeing[PK__KEYS];
+
+void pk__keys_open(void)
+{
+	pk__seal_open(&pk__keys_block, sizeof(pk__keys_block));
+}
 
 int pk__keys_unallocated(void)
 {
@@ -18,6 +26,7 @@ void pk__key_new(int key, unsigned rights)
 {
 	struct pk__key *k = &pk__keys[key];
 
+	pk__keys_open();
 	memset(k->name, 0, sizeof(k->name));
 	__atomic_store_n(&k->init_rights, (uint8_t)rights, __ATOMIC_RELAXED);
 	__atomic_store_n(&k->allocated, 1, __ATOMIC_RELEASE);
@@ -27,6 +36,7 @@ void pk__key_gone(int key)
 {
 	struct pk__key *k = &pk__keys[key];
 
+	pk__keys_open();
 	__atomic_store_n(&k->allocated, 0, __ATOMIC_RELEASE);
 	memset(k->name, 0, sizeof(k->name));
 }

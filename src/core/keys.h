@@ -13,17 +13,29 @@
 #include <stdint.h>
 
 #include "core/rights.h"
+#include "core/seal.h"
 
 #define PK__NAME_MAX 32
 
 struct pk__key {
 	uint8_t allocated;   /* allocated through the library, not freed */
 	uint8_t init_rights; /* held by every thread without rights of its own */
-	uint8_t freeing;     /* pk_key_free is deciding: domain entry backs off */
 	char name[PK__NAME_MAX]; /* read without the lock: writes keep a NUL */
 };
 
-extern struct pk__key pk__keys[PK__KEYS];
+/* Sealed (core/seal.h): pk__keys_open before writing.  Lock held. */
+extern union pk__keys_block {
+	struct pk__key keys[PK__KEYS];
+	char pad[PK__SEAL_SIZE(struct pk__key[PK__KEYS])];
+} pk__keys_block;
+#define pk__keys (pk__keys_block.keys)
+void pk__keys_open(void);
+/*
+ * Set while pk_key_free decides: domain entry backs off.  Not sealed: a
+ * forged flag only makes domain entry fail, and the table's opening
+ * would widen the window in which the two calls collide.
+ */
+extern uint8_t pk__keys_freeing[PK__KEYS];
 
 static inline int pk__key_allocated(int key)
 {

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "core/lock.h"
+#include "core/seal.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int open_signal;
@@ -80,6 +81,7 @@ void pk__lock_drop(void)
 {
 	if (fork_holds_lock)
 		return;
+	pk__seal_close();
 	held_here = 0;
 	pthread_mutex_unlock(&lock);
 	pthread_setcancelstate(saved_cancel, NULL);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test hooks, in builds with BUILD_TESTING only: where the sealed state
+ * lies (core/seal.h), so that a test can check that a stray write there
+ * faults and changes nothing.
+ */
+#ifdef PKEYS_TEST_HOOKS
+#include <stdint.h>
+
+#include "backend/hw_fast.h"
+#include "core/arena.h"
+#include "core/keys.h"
+#include "pkeys.h"
+
+PK_API void *pk__test_sealed(int what, int key);
+
+/*
+ * 0: key's initial rights in the key table; 1: whether key is allocated
+ * there; 2: key's hardware binding (NULL where this build has no
+ * hardware backend); 3: the first page of the library's arena, its
+ * guard (NULL before the arena exists).
+ */
+void *pk__test_sealed(int what, int key)
+{
+	uintptr_t start, end;
+
+	if (what == 3) {
+		pk__arena_bounds(&start, &end);
+		return (void *)start;
+	}
+	if (key <= 0 || key >= PK__KEYS)
+		return NULL;
+	switch (what) {
+	case 0:
+		return &pk__keys[key].init_rights;
+	case 1:
+		return &pk__keys[key].allocated;
+	case 2:
+#if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
+		return &pk__hw_slot_of[key];
+#else
+		return NULL;
+#endif
+	}
+	return NULL;
+}
+#endif
