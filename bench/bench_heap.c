@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_heap: N secrets of 32 bytes in a pk_heap on the backend at hand,
- * versus libsodium's guarded allocations (sodium_malloc, one allocation
+ * bench_heap: N secrets of 32 bytes in a pk_heap on the backend at hand
+ * (with its defaults: guard pages and a canary after every block, as
+ * libsodium has; and "lean", with PK_HEAP_NO_GUARD_PAGES and
+ * PK_HEAP_NO_CANARIES), versus libsodium's guarded allocations (sodium_malloc, one allocation
  * per secret between guard pages, closed and opened one at a time with
  * sodium_mprotect_noaccess/readwrite), versus glibc malloc (allocation
  * and memory only: it cannot close anything).
@@ -44,9 +46,9 @@
 #include <sodium.h>
 #endif
 
-enum { PKHEAP, SODIUM, MALLOC, NALLOC };
-static const char *const names[NALLOC] = {"pk_heap", "sodium_malloc",
-					  "malloc"};
+enum { PKHEAP, PKHEAP_LEAN, SODIUM, MALLOC, NALLOC };
+static const char *const names[NALLOC] = {"pk_heap", "pk_heap lean",
+					  "sodium_malloc", "malloc"};
 
 struct result {
 	int ok;
@@ -208,9 +210,13 @@ static void child(int which, size_t n, struct result *r)
 	int rc;
 
 	switch (which) {
-	case PKHEAP: {
+	case PKHEAP:
+	case PKHEAP_LEAN: {
 		struct pk_heap *h;
 		struct pk_heap_options opt = {.reserve = n * 64 + (1 << 20)};
+
+		if (which == PKHEAP_LEAN)
+			opt.flags = PK_HEAP_NO_GUARD_PAGES | PK_HEAP_NO_CANARIES;
 		heap_key = pk_key_alloc(0, 0);
 		if (heap_key < 0 || (rc = pk_heap_create(heap_key, &opt, &h))) {
 			snprintf(r->note, sizeof(r->note), "no heap: %s",
@@ -337,7 +343,7 @@ int main(int argc, char **argv)
 	printf("\n");
 	for (size_t c = 0; c < ncounts; c++) {
 		const struct result *h = &res[c][PKHEAP], *s = &res[c][SODIUM],
-				    *m = &res[c][MALLOC];
+				    *m = &res[c][MALLOC], *l = &res[c][PKHEAP_LEAN];
 		printf("%zu secrets:", counts[c]);
 		if (h->ok && s->ok)
 			printf(" close+open %.0fx faster than libsodium;"
@@ -349,6 +355,8 @@ int main(int argc, char **argv)
 			       s->note[0] ? s->note : "failed");
 		if (h->ok && m->ok)
 			printf(" alloc %.2fx malloc's time", h->alloc_ns / m->alloc_ns);
+		if (l->ok && m->ok)
+			printf(" (lean: %.2fx)", l->alloc_ns / m->alloc_ns);
 		printf("\n");
 	}
 	printf("\nmprotect(2) close+open of resident pages here: 1 page %.1f us",

@@ -36,10 +36,20 @@ static void on_report(void *arg, const char *msg)
 	snprintf(r->last, sizeof(r->last), "%s", msg);
 }
 
+/*
+ * A heap with exactly the protections flags names: guard pages and
+ * canaries only when asked for (they are on by default; the test of the
+ * defaults is heap_secure_defaults).
+ */
 static struct pk_heap *heap_new(int key, unsigned flags, size_t reserve,
 				struct reports *r)
 {
 	struct pk_heap_options o = {.reserve = reserve, .flags = flags};
+
+	if (!(flags & PK_HEAP_GUARD_PAGES))
+		o.flags |= PK_HEAP_NO_GUARD_PAGES;
+	if (!(flags & PK_HEAP_CANARIES))
+		o.flags |= PK_HEAP_NO_CANARIES;
 	struct pk_heap *h = NULL;
 
 	if (r) {
@@ -1044,7 +1054,8 @@ static void report_probe(void *arg, const char *msg)
 void test_heap_report_unlocked(void)
 {
 	int k = pkt_key(PK_DISABLE_ACCESS);
-	struct pk_heap_options o = {.flags = PK_HEAP_CANARIES,
+	struct pk_heap_options o = {.flags = PK_HEAP_CANARIES |
+						 PK_HEAP_NO_GUARD_PAGES,
 				    .report = report_probe};
 	void *p;
 
@@ -1238,6 +1249,39 @@ void test_heap_guard_pages(void)
 	CHECK_EQ(pk_heap_destroy(h, PK_HEAP_DESTROY_LIVE), 0);
 }
 
+/*
+ * Without options (NULL, or all zero), a heap has guard pages and
+ * canaries: an overrun off the heap faults, one off a block is reported
+ * when it is freed.
+ */
+void test_heap_secure_defaults(void)
+{
+	int k = pkt_key(0);
+	struct reports r = {0};
+	struct pk_heap_options o = {.report = on_report, .report_arg = &r};
+	struct pk_heap *h = NULL;
+	struct pk_heap_usage u;
+	char *p;
+
+	CHECK_EQ(pk_heap_create(k, NULL, &h), 0);
+	u = usage(h);
+	CHECK_EQ(u.flags, PK_HEAP_GUARD_PAGES | PK_HEAP_CANARIES);
+	CHECK_EQ(u.locked, 0);
+	EXPECT_FAULT((char *)u.base - 1, W, -1);
+	EXPECT_FAULT((char *)u.base + u.reserved, R, -1);
+	CHECK_EQ(pk_heap_destroy(h, 0), 0);
+
+	CHECK_EQ(pk_heap_create(k, &o, &h), 0);
+	CHECK_EQ(usage(h).flags, PK_HEAP_GUARD_PAGES | PK_HEAP_CANARIES);
+	p = take(h, 24);
+	CHECK_EQ(pk_heap_usable_size(h, p), 32);
+	p[32] = 'x'; /* one byte past the block: into its canary */
+	CHECK_EQ(pk_heap_free(h, p), -EOVERFLOW);
+	EXPECT_REPORT(&r, 1, "overflow past the end of the block");
+	CHECK_EQ(pk_heap_destroy(h, 0), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
 /* The VmFlags of the mapping holding addr, from /proc/self/smaps. */
 static void vm_flags(const void *addr, char *out, size_t len)
 {
@@ -1305,12 +1349,82 @@ static int drop_ipc_lock(void)
 	return (int)syscall(SYS_capset, &hdr, d);
 }
 
-void test_heap_mlock_limit(void)
+/* Bytes of locked memory in the mapping holding addr (/proc/self/smaps). */
+static size_t locked_at(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	int in = 0;
+	size_t kb = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2)
+			in = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+		else if (in && sscanf(line, "Locked: %zu kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb * 1024;
+}
+
+/*
+ * PK_HEAP_MLOCK under a limit too low for the reservation: the heap
+ * locks what the limit allows, from its start, and reports the rest;
+ * PK_HEAP_MLOCK_STRICT fails instead.
+ */
+void test_heap_mlock_partial(void)
 {
 	struct rlimit rl = {64 << 10, 64 << 10};
 	int k = pkt_key(PK_DISABLE_ACCESS);
 	struct reports r = {0};
 	struct pk_heap_options o = {.reserve = 1 << 20, .flags = PK_HEAP_MLOCK,
+				    .report = on_report, .report_arg = &r};
+	struct pk_heap *h = NULL;
+	struct pk_heap_usage u;
+	size_t pg = pkt_page(), want;
+	char *p;
+
+	if (drop_ipc_lock())
+		pkt_skip("cannot drop CAP_IPC_LOCK");
+	if (pg > (32 << 10))
+		rl.rlim_cur = rl.rlim_max = 4 * pg;
+	CHECK_EQ(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	CHECK_EQ(pk_heap_create(k, &o, &h), 0);
+	u = usage(h);
+	/* All the limit leaves, less what the process locked before. */
+	want = rl.rlim_cur;
+	CHECK(u.locked > 0 && u.locked <= want && u.locked % pg == 0);
+	CHECK(u.flags & PK_HEAP_MLOCK);
+	EXPECT_REPORT(&r, 1, "locked the first");
+	EXPECT_REPORT(&r, 1, "1048576 bytes");
+	/* The first page in use is locked (MLOCK_ONFAULT: once touched). */
+	p = take(h, 32);
+	CHECK_EQ(pk_set(k, 0), 0);
+	p[0] = 1;
+	CHECK(locked_at(p) > 0);
+	CHECK_EQ(pk_heap_destroy(h, PK_HEAP_DESTROY_LIVE), 0);
+	CHECK_EQ(r.n, 1);
+	/* A limit of 0: nothing locked, reported, the heap works. */
+	rl.rlim_cur = 0;
+	CHECK_EQ(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	CHECK_EQ(pk_heap_create(k, &o, &h), 0);
+	CHECK_EQ(usage(h).locked, 0);
+	EXPECT_REPORT(&r, 2, "locked the first 0 of");
+	CHECK(take(h, 32) != NULL);
+	CHECK_EQ(pk_heap_destroy(h, PK_HEAP_DESTROY_LIVE), 0);
+	CHECK_EQ(pk_key_free(k), 0);
+}
+
+void test_heap_mlock_limit(void)
+{
+	struct rlimit rl = {64 << 10, 64 << 10};
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct reports r = {0};
+	struct pk_heap_options o = {.reserve = 1 << 20,
+				    .flags = PK_HEAP_MLOCK | PK_HEAP_MLOCK_STRICT,
 				    .report = on_report, .report_arg = &r};
 	struct pk_heap *h = NULL;
 
@@ -1467,6 +1581,13 @@ void test_heap_bad_args(void)
 	CHECK_EQ(pk_heap_create(16, NULL, &h), -EINVAL);
 	CHECK_EQ(pk_heap_create(gone, NULL, &h), -EINVAL);
 	o.flags = 0x100;
+	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
+	/* A protection both on and off; strict locking without locking. */
+	o.flags = PK_HEAP_GUARD_PAGES | PK_HEAP_NO_GUARD_PAGES;
+	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
+	o.flags = PK_HEAP_CANARIES | PK_HEAP_NO_CANARIES;
+	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
+	o.flags = PK_HEAP_MLOCK_STRICT;
 	CHECK_EQ(pk_heap_create(k, &o, &h), -EINVAL);
 	o.flags = 0;
 	o.spare[3] = &o; /* room for later options: must be 0 */

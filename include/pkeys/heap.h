@@ -39,30 +39,43 @@ extern "C" {
 struct pk_heap;
 
 /*
- * Options for pk_heap_create (flags):
+ * Options for pk_heap_create (flags).  Guard pages and canaries are on
+ * unless the flags turn them off:
+ *   PK_HEAP_GUARD_PAGES  (default) an inaccessible page (no key) just
+ *                        before and just after the heap, so a linear
+ *                        overrun off either end faults even while the
+ *                        key is open.  PK_HEAP_NO_GUARD_PAGES: none.
+ *   PK_HEAP_CANARIES     (default) 16 bytes after every block, checked
+ *                        when it is freed or reallocated: an overflow
+ *                        past the end of a block is reported
+ *                        (-EOVERFLOW).  Costs 16 bytes per block, and on
+ *                        the emulation an allocation that starts a new
+ *                        page of blocks opens the key to write the
+ *                        canaries.  PK_HEAP_NO_CANARIES: none.
  *   PK_HEAP_MLOCK        lock the heap's pages in memory (mlock2(2),
  *                        MLOCK_ONFAULT: each page is locked when first
- *                        used).  The whole reservation counts against
+ *                        used).  The reservation counts against
  *                        RLIMIT_MEMLOCK at creation, unless the process
- *                        has CAP_IPC_LOCK; a limit too low fails with
- *                        -EPERM and a report that gives both numbers.
- *   PK_HEAP_GUARD_PAGES  an inaccessible page (no key) just before and
- *                        just after the heap, so a linear overrun off
- *                        either end faults even while the key is open.
- *   PK_HEAP_CANARIES     16 bytes after every block, checked when it is
- *                        freed or reallocated: an overflow past the end
- *                        of a block is reported (-EOVERFLOW).  Costs 16
- *                        bytes per block, and on the emulation an
- *                        allocation that starts a new page of blocks
- *                        opens the key to write the canaries.
+ *                        has CAP_IPC_LOCK.  When the limit allows less,
+ *                        the heap locks its first pages (it fills from
+ *                        the bottom) up to the limit, reports how many
+ *                        bytes it locked of how many, and says so in
+ *                        pk_heap_usage's locked.
+ *   PK_HEAP_MLOCK_STRICT with PK_HEAP_MLOCK: lock the whole reservation
+ *                        or fail (-EPERM, reported with both figures).
  *   PK_HEAP_ABORT        abort() after reporting bad input, as glibc's
  *                        malloc does, instead of returning the error.
- * Every heap's pages are excluded from core dumps (MADV_DONTDUMP).
+ * A flag together with its NO_ form is -EINVAL.  Every heap's pages are
+ * excluded from core dumps (MADV_DONTDUMP).  pk_heap_usage's flags give
+ * what is in force (defaults included, NO_ forms left out).
  */
 #define PK_HEAP_MLOCK 0x1u
 #define PK_HEAP_GUARD_PAGES 0x2u
 #define PK_HEAP_CANARIES 0x4u
 #define PK_HEAP_ABORT 0x8u
+#define PK_HEAP_NO_GUARD_PAGES 0x10u
+#define PK_HEAP_NO_CANARIES 0x20u
+#define PK_HEAP_MLOCK_STRICT 0x40u
 
 struct pk_heap_options {
 	/*
@@ -90,11 +103,12 @@ struct pk_heap_options {
  * Create a heap whose pages carry key, an allocated key (pk_key_alloc);
  * the heap does not own it.  options may be NULL for the defaults.
  * Stores the heap in *heap.  Returns 0, or:
- *   -EINVAL  heap NULL; key 0 or not allocated; unknown flags; reserve
- *            of 2^32 - 1 pages or more;
+ *   -EINVAL  heap NULL; key 0 or not allocated; unknown flags; a flag
+ *            with its NO_ form; PK_HEAP_MLOCK_STRICT without
+ *            PK_HEAP_MLOCK; reserve of 2^32 - 1 pages or more;
  *   -ENOMEM  the reservation or the metadata could not be mapped;
- *   -EPERM   PK_HEAP_MLOCK and RLIMIT_MEMLOCK is below the reservation
- *            (reported, with both figures);
+ *   -EPERM   PK_HEAP_MLOCK_STRICT and RLIMIT_MEMLOCK is below the
+ *            reservation (reported, with both figures);
  *   -EAGAIN  PK_HEAP_MLOCK and the kernel could not lock the range;
  *   errors of pk_mmap.
  */
@@ -182,8 +196,9 @@ struct pk_heap_usage {
 	size_t metadata;  /* bytes of metadata, outside the keyed pages */
 	void *base;	  /* where the heap's keyed memory starts */
 	int key;
-	unsigned flags;
-	size_t spare[4];  /* zeroed: room for later fields */
+	unsigned flags;	  /* in force: defaults included */
+	size_t locked;	  /* bytes PK_HEAP_MLOCK locked (0 without it) */
+	size_t spare[3];  /* zeroed: room for later fields */
 };
 
 /* Fill *out.  Returns 0, or -EINVAL when heap or out is NULL. */

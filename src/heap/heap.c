@@ -37,6 +37,7 @@
  * so that order cannot deadlock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,24 +114,81 @@ static void heaps_unlink(struct pk_heap *h)
 
 /* API ---------------------------------------------------------------- */
 
-static int lock_limit_error(struct pk_heap *h, size_t len, int err)
+/* RLIMIT_MEMLOCK as text, and in bytes (SIZE_MAX: unlimited). */
+static size_t lock_limit(char *text, size_t len)
 {
 	struct rlimit rl;
-	struct msg m = {0};
-	char lim[32] = "unlimited";
 
+	snprintf(text, len, "unlimited");
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	snprintf(text, len, "%llu bytes", (unsigned long long)rl.rlim_cur);
+	return (size_t)rl.rlim_cur;
+}
+
+/* Bytes the process has locked already (VmLck), 0 when unknown. */
+static size_t locked_now(void)
+{
+	char buf[4096];
+	const char *at;
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	at = strstr(buf, "\nVmLck:");
+	return at ? (size_t)strtoull(at + 8, NULL, 10) * 1024 : 0;
+}
+
+/*
+ * PK_HEAP_MLOCK: lock the reservation; when RLIMIT_MEMLOCK leaves less
+ * room, lock as much of its start as it does (blocks fill from the
+ * bottom) and report it, or fail under PK_HEAP_MLOCK_STRICT.
+ */
+static int lock_pages(struct pk_heap *h)
+{
+	size_t len = h->npages << h->shift, limit, room;
+	struct msg m = {0};
+	char lim[32];
+	int err;
+
+	if (mlock2(h->base, len, MLOCK_ONFAULT) == 0) {
+		h->locked = len;
+		return 0;
+	}
+	err = errno;
 	if (err != EPERM && err != ENOMEM)
 		return -err;
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		snprintf(lim, sizeof(lim), "%llu bytes",
-			 (unsigned long long)rl.rlim_cur);
+	limit = lock_limit(lim, sizeof(lim));
+	if (h->flags & PK_HEAP_MLOCK_STRICT) {
+		pk__heap_note(&m,
+			      "PK_HEAP_MLOCK_STRICT: cannot lock the heap's %zu "
+			      "bytes: RLIMIT_MEMLOCK is %s (ulimit -l, in KiB); "
+			      "raise it, or reserve less (options.reserve)",
+			      len, lim);
+		pk__heap_deliver(h, &m, 0);
+		return -EPERM;
+	}
+	room = limit == SIZE_MAX ? len : limit - (limit < locked_now() ? limit
+								: locked_now());
+	room = (room < len ? room : len) & ~(h->page - 1);
+	/* Others may lock meanwhile: halve until the kernel agrees. */
+	while (room && mlock2(h->base, room, MLOCK_ONFAULT))
+		room = (room / 2) & ~(h->page - 1);
+	h->locked = room;
 	pk__heap_note(&m,
-		      "PK_HEAP_MLOCK: cannot lock the heap's %zu bytes: "
-		      "RLIMIT_MEMLOCK is %s (ulimit -l, in KiB); raise it, or "
-		      "reserve less (options.reserve)",
-		      len, lim);
+		      "PK_HEAP_MLOCK: RLIMIT_MEMLOCK is %s (ulimit -l, in KiB): "
+		      "locked the first %zu of the heap's %zu bytes; the rest "
+		      "may be swapped out (raise the limit, reserve less, or "
+		      "pass PK_HEAP_MLOCK_STRICT to fail instead)",
+		      lim, room, len);
 	pk__heap_deliver(h, &m, 0);
-	return -EPERM;
+	return 0;
 }
 
 static void fill_secret(uint64_t s[2])
@@ -191,9 +249,8 @@ static int map_heap(struct pk_heap *h)
 	/* Secrets stay out of core dumps. */
 	if (madvise(h->base, len, MADV_DONTDUMP))
 		rc = -errno;
-	else if ((h->flags & PK_HEAP_MLOCK) &&
-		 mlock2(h->base, h->npages << h->shift, MLOCK_ONFAULT))
-		rc = lock_limit_error(h, h->npages << h->shift, errno);
+	else if (h->flags & PK_HEAP_MLOCK)
+		rc = lock_pages(h);
 	if (rc)
 		pk_munmap(h->map, h->map_len);
 	return rc;
@@ -216,6 +273,17 @@ static int heap_create(int key, const struct pk_heap_options *options,
 	if (!heap || key <= 0 || pk_get(key) < 0 || (o.flags & ~KNOWN_FLAGS) ||
 	    page < 4096 || (page & (page - 1)))
 		return -EINVAL;
+	/* Guard pages and canaries unless turned off; not both ways. */
+	if (((o.flags & PK_HEAP_GUARD_PAGES) &&
+	     (o.flags & PK_HEAP_NO_GUARD_PAGES)) ||
+	    ((o.flags & PK_HEAP_CANARIES) && (o.flags & PK_HEAP_NO_CANARIES)) ||
+	    ((o.flags & PK_HEAP_MLOCK_STRICT) && !(o.flags & PK_HEAP_MLOCK)))
+		return -EINVAL;
+	if (!(o.flags & PK_HEAP_NO_GUARD_PAGES))
+		o.flags |= PK_HEAP_GUARD_PAGES;
+	if (!(o.flags & PK_HEAP_NO_CANARIES))
+		o.flags |= PK_HEAP_CANARIES;
+	o.flags &= ~(PK_HEAP_NO_GUARD_PAGES | PK_HEAP_NO_CANARIES);
 	if (o.reserve == 0)
 		o.reserve = PK_HEAP_DEFAULT_RESERVE;
 	npages = o.reserve / page + (o.reserve % page != 0);
@@ -501,6 +569,7 @@ int pk_heap_usage(struct pk_heap *h, struct pk_heap_usage *out)
 		.base = h->base,
 		.key = h->key,
 		.flags = h->flags,
+		.locked = h->locked,
 	};
 	pk__heap_unlock(h);
 	*out = u;

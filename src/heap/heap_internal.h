@@ -20,7 +20,9 @@
 #define MAX_SMALL 2048u
 #define NCLASS	  22
 #define KNOWN_FLAGS                                                            \
-	(PK_HEAP_MLOCK | PK_HEAP_GUARD_PAGES | PK_HEAP_CANARIES | PK_HEAP_ABORT)
+	(PK_HEAP_MLOCK | PK_HEAP_GUARD_PAGES | PK_HEAP_CANARIES |              \
+	 PK_HEAP_ABORT | PK_HEAP_NO_GUARD_PAGES | PK_HEAP_NO_CANARIES |         \
+	 PK_HEAP_MLOCK_STRICT)
 
 /* Sizes are multiples of 16, so every slot is 16-byte aligned. */
 extern const uint16_t pk__heap_class_size[NCLASS];
@@ -60,7 +62,8 @@ struct msg {
 struct pk_heap {
 	pthread_mutex_t lock;
 	int key;
-	unsigned flags;
+	unsigned flags; /* in force: defaults set, NO_ forms cleared */
+	size_t locked;	/* bytes PK_HEAP_MLOCK locked, from base */
 	char *base;    /* the keyed pages */
 	size_t npages; /* the reservation, in pages */
 	size_t page;

@@ -77,7 +77,10 @@ static int create(void)
 {
 	/* Room for every block at its largest, whatever the page size. */
 	struct pk_heap_options o = {.reserve = 16 * BLOCKS * pkf_pg,
-				    .flags = pick(4) * PK_HEAP_GUARD_PAGES,
+				    /* The defaults, or without guard pages,
+				     * canaries, or both. */
+				    .flags = pick(2) * PK_HEAP_NO_GUARD_PAGES |
+					     pick(2) * PK_HEAP_NO_CANARIES,
 				    .report = on_report};
 	int k = pick(8) ? 0 : (int)(1 + pick(PKF_KEYS - 1)), rc, exp;
 
