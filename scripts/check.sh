@@ -16,6 +16,9 @@
 #             plainly and under `pkeys run`, natively and in the VM
 #   layout    no dependency cycle between source files, no CPU words
 #             outside src/arch/ (scripts/layout-check.sh)
+#   man       every page lints clean (groff, mandoc), and its EXAMPLES
+#             program compiles and runs, on the emulation and on
+#             hardware keys in the VM (scripts/man-examples.sh)
 #   ppc64     the library and tests cross-built for ppc64le, both suites
 #             in QEMU's POWER9 machine: on a 64 KiB-page kernel (6.1,
 #             28 keys) and on a 4 KiB-page one (6.12, 4 keys); the
@@ -64,6 +67,15 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	bash scripts/layout-check.sh build ||
 		failures+=("layout: scripts/layout-check.sh found a cycle or CPU words outside src/arch/")
 	[ -x build/scan_target ] && suite scan sh tests/cli/scan.sh build
+	# Each page's example program, compiled and run on the emulation
+	# here and on hardware keys in the VM.
+	suite man-examples bash scripts/man-examples.sh build --vm
+	grep -q '^man/vm-hw: [1-9][0-9]* passed' "$out/man-examples.log" ||
+		failures+=("man-examples: the examples did not run on hardware keys in the VM")
+	# The programs in examples/, likewise.
+	suite examples bash scripts/examples-check.sh build --vm
+	grep -q '^examples/vm-hw: [1-9][0-9]* passed' "$out/examples.log" ||
+		failures+=("examples: the examples did not run on hardware keys in the VM")
 	suite install sh tests/install/check.sh
 	if [ -x build/hpp_check ]; then
 		suite cpp env PKTEST_ENV=native-emu PKEYS_BACKEND=emu ./build/hpp_check

@@ -36,6 +36,8 @@ if [ "${1:-build}" = vm ]; then
 	want linux-image-cloud-amd64 sh -c 'ls /boot/vmlinuz-*-cloud-amd64'
 	want busybox-static sh -c "dpkg-query -W -f='\${Status}' busybox-static | grep -q 'ok installed'"
 	want cpio command -v cpio
+	# (make check lints the manual pages with mandoc too)
+	want mandoc command -v mandoc
 	# (make check's install suite builds a consumer with pkg-config)
 	want pkg-config command -v pkg-config
 	ls /boot/vmlinuz-6.1[2-9]*-cloud-amd64 >/dev/null 2>&1 ||

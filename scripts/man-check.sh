@@ -8,10 +8,15 @@
 #      the function in its NAME section).  The compat headers' pkeys_*
 #      names need only their layer's page: include/pkeys/glibc.h ->
 #      man/man3/pkeys_glibc.3, and so on.
-#   2. Every page under man/ formats without a warning: groff -man -ww -z,
-#      or mandoc -Tlint where groff is absent (skipped, with a message,
-#      when neither is installed).  Stubs are resolved relative to man/,
-#      as man(1) does, and their target must exist.
+#   2. Every page under man/ formats without a warning under groff
+#      (groff -man -t -ww -z) and under mandoc -Tlint, each where it is
+#      installed (skipped, with a message, when neither is); for stubs
+#      mandoc reports errors only (it calls every .so "fragile").  Stubs
+#      are resolved relative to man/, as man(1) does, and their target
+#      must exist.
+#   3. Every cross-reference to one of the project's own pages (pk_*,
+#      pkeys_*, pkeys(1), libpkeys(7)) names a page that exists, in its
+#      section.
 #
 # Run from the repository root (scripts/check.sh runs it).  Prints what
 # fails, then one summary line; exits 1 on any failure.
@@ -78,11 +83,9 @@ done
 # 2. Every page formats without a warning.
 npages=0
 lint=""
-if command -v groff >/dev/null 2>&1; then
-	lint=groff
-elif command -v mandoc >/dev/null 2>&1; then
-	lint=mandoc
-fi
+for tool in groff mandoc; do
+	command -v $tool >/dev/null 2>&1 && lint="$lint${lint:+ and }$tool"
+done
 for page in man/man*/*.[0-9]; do
 	[ -f "$page" ] || continue
 	npages=$((npages + 1))
@@ -100,23 +103,42 @@ for page in man/man*/*.[0-9]; do
 			problems+=("$page: a stub holds more than its .so line")
 		fi
 	fi
-	case $lint in
-	groff) out=$(cd man && groff -man -ww -z "$rel" 2>&1) ;;
-	mandoc) out=$(cd man && mandoc -Tlint -W warning "$rel" 2>&1) ;;
-	*) continue ;;
-	esac
-	rc=$?
-	if [ $rc -ne 0 ] || [ -n "$out" ]; then
-		problems+=("$page: $lint reports (exit $rc):"$'\n'"$out")
+	if command -v groff >/dev/null 2>&1; then
+		out=$(cd man && groff -man -t -ww -z "$rel" 2>&1)
+		rc=$?
+		if [ $rc -ne 0 ] || [ -n "$out" ]; then
+			problems+=("$page: groff reports (exit $rc):"$'\n'"$out")
+		fi
+	fi
+	if command -v mandoc >/dev/null 2>&1; then
+		level=warning
+		[ -n "$target" ] && level=error
+		out=$(cd man && mandoc -Tlint -W $level "$rel" 2>&1)
+		rc=$?
+		if [ $rc -ne 0 ] || [ -n "$out" ]; then
+			problems+=("$page: mandoc -Tlint reports (exit $rc):"$'\n'"$out")
+		fi
 	fi
 done
+
+# 3. Cross-references to the project's pages resolve: ".BR pk_set (3)",
+# ".BR libpkeys (7)" and the like.
+nrefs=0
+while read -r page name sec; do
+	# pkeys(7) is the Linux man-pages' page on the kernel's interface.
+	[ "$name $sec" = "pkeys 7" ] && continue
+	nrefs=$((nrefs + 1))
+	[ -f "man/man$sec/$name.$sec" ] ||
+		problems+=("$page: refers to $name($sec), which has no page man/man$sec/$name.$sec")
+done < <(grep -H -o -E '^\.B[RI]? +(pk_[a-z_]+|pkeys_[a-z]+|pkeys|libpkeys) +\(([1-8])\)' man/man*/*.[0-9] |
+	sed -E 's/^([^:]+):\.B[RI]? +([a-z_]+) +\(([1-8])\).*/\1 \2 \3/')
 [ -n "$lint" ] || echo "man-check: neither groff nor mandoc is installed: formatting not checked"
 
 for p in "${problems[@]}"; do
 	echo "FAIL $p"
 done
 if [ ${#problems[@]} -eq 0 ]; then
-	echo "man-check: ok: $nfuncs PK_API functions all documented, $npages pages${lint:+ clean under $lint}"
+	echo "man-check: ok: $nfuncs PK_API functions all documented, $npages pages${lint:+ clean under $lint}, $nrefs references to own pages resolve"
 else
 	echo "man-check: ${#problems[@]} problems ($nfuncs PK_API functions, $npages pages${lint:+, formatted with $lint})"
 	exit 1

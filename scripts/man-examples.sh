@@ -8,7 +8,7 @@
 # warnings as errors against include/ and BUILD-DIR's libpkeys, and run
 # on the emulation here; it must exit 0 within 20 seconds.  With --vm
 # the same binaries run again on hardware keys in the x86 VM
-# (tests/vm/run-in-vm.sh).  Pages made of one ".so" line are skipped.
+# (scripts/vm-run-each.sh).  Pages made of one ".so" line are skipped.
 #
 # Usage: scripts/man-examples.sh BUILD-DIR [--vm] [PAGE...]
 # (PAGE: check only these, e.g. man/man3/pk_set.3; MAN_EXAMPLES_OUT: the
@@ -79,20 +79,6 @@ done
 echo "man/native-emu: $passed passed, $failed failed, 0 skipped"
 
 if [ -n "$vm" ] && [ ${#bins[@]} -gt 0 ]; then
-	args=()
-	for b in "${bins[@]}"; do
-		args+=(-f "$b")
-	done
-	# One boot for all: each binary on hardware keys, one line each.
-	bash tests/vm/run-in-vm.sh -t 600 "${args[@]}" -- sh -c '
-		p=0 f=0
-		for b in '"$(printf '%s ' "${bins[@]##*/}")"'; do
-			if PKEYS_BACKEND=hw timeout 60 /bin/$b >/tmp/out 2>&1 </dev/null; then
-				echo "PASS $b (hw)"; p=$((p + 1))
-			else
-				echo "FAIL $b (hw), exit $?:"; tail -20 /tmp/out; f=$((f + 1))
-			fi
-		done
-		echo "man/vm-hw: $p passed, $f failed, 0 skipped"'
+	bash scripts/vm-run-each.sh man/vm-hw "${bins[@]}" || failed=$((failed + 1))
 fi
 [ "$failed" -eq 0 ]
