@@ -34,9 +34,13 @@ add_dependencies(pkeys_cli pkeys_preload)
 # A program written for glibc's pkey calls alone: no pkeys header, no
 # libpkeys.  tests/compat/unmodified.sh runs it plainly and under `pkeys
 # run`; tests/compat/check.sh does that natively and in the VM.
+# (glibc's pkey calls exist in glibc only: with musl there is no such
+# program, only the ported one.)
 if(BUILD_TESTING)
+if(PKEYS_LIBC_GLIBC)
 add_executable(glibc_pkey_program tests/compat/glibc_pkey_program.c)
 add_dependencies(pktest glibc_pkey_program)
+endif()
 
 # The same source ported: the header is its one change (forced in with
 # -include, so the file stays as it is), and it links libpkeys.

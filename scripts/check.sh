@@ -19,6 +19,8 @@
 #   man       every page lints clean (groff, mandoc), and its EXAMPLES
 #             program compiles and runs, on the emulation and on
 #             hardware keys in the VM (scripts/man-examples.sh)
+#   musl      the library and the suite built with musl-gcc: emulation
+#             here, hardware keys in the VM
 #   ppc64     the library and tests cross-built for ppc64le, both suites
 #             in QEMU's POWER9 machine: on a 64 KiB-page kernel (6.1,
 #             28 keys) and on a 4 KiB-page one (6.12, 4 keys); the
@@ -120,6 +122,27 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 	if [ -f tests/compat/check.sh ]; then
 		suite unmodified bash tests/compat/check.sh build
 	fi
+fi
+# musl: the library and its suite built with Debian's musl-gcc, run on
+# the emulation here and on hardware keys in the VM.  musl-gcc searches
+# musl's headers alone: the kernel's (linux/, asm/) come in through a
+# folder of links, as a musl distribution installs them.
+if sh scripts/deps.sh musl; then
+	kh=$PWD/build-musl-headers
+	mkdir -p "$kh"
+	for d in linux asm-generic; do ln -sfn "/usr/include/$d" "$kh/$d"; done
+	ln -sfn "/usr/include/$(gcc -print-multiarch)/asm" "$kh/asm"
+	if build build-musl -DCMAKE_C_COMPILER=musl-gcc "-DCMAKE_C_FLAGS=-isystem $kh" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+		suite musl env PKTEST_ENV=musl ./build-musl/pktest --backend emu
+		suite musl-vm bash tests/vm/run-in-vm.sh -t 900 -f build-musl/pktest \
+			-f build-musl/libpkeys_preload.so -- \
+			sh -c 'PKTEST_ENV=vm-musl pktest --backend hw'
+		grep -q '^hw/vm-musl: [1-9][0-9]* passed, [0-9]* failed' "$out/musl-vm.log" ||
+			failures+=("musl-vm: the musl build's hardware suite did not run in the VM")
+	fi
+else
+	failures+=("musl: could not install musl-tools")
 fi
 # POWER: the same tests, cross-built, in the POWER9 VM on both page sizes.
 # A hardware suite that skips there fails the run, as on x86.

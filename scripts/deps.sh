@@ -8,6 +8,8 @@
 #                           hardware suite runs on both)
 #   scripts/deps.sh bench   also libsodium (the heap benchmark compares)
 #   scripts/deps.sh fuzz    also clang (the fuzzer's libFuzzer entry)
+#   scripts/deps.sh musl    also musl-gcc (musl-tools) and the kernel's
+#                           headers (the musl build of make check)
 #   scripts/deps.sh ppc     also the ppc64le cross compiler and QEMU's POWER
 #                           machine, and, unpacked from Debian's ppc64el
 #                           archive into $PKEYS_VM_CACHE/ppc64el (default
@@ -27,6 +29,10 @@ want make command -v make
 want cmake command -v cmake
 if [ "${1:-build}" = fuzz ]; then
 	want clang command -v clang
+fi
+if [ "${1:-build}" = musl ]; then
+	want musl-tools command -v musl-gcc
+	want linux-libc-dev test -e /usr/include/linux/filter.h
 fi
 if [ "${1:-build}" = bench ]; then
 	want libsodium-dev sh -c "dpkg-query -W -f='\${Status}' libsodium-dev | grep -q 'ok installed'"

@@ -272,6 +272,14 @@ void test_compat_glibc_names(void)
 
 	CHECK_EQ(PKEY_DISABLE_ACCESS, PK_DISABLE_ACCESS);
 	CHECK_EQ(PKEY_DISABLE_WRITE, PK_DISABLE_WRITE);
+#ifndef __GLIBC__
+	/* No pkey_alloc in this C library (musl), and libpkeys defines
+	 * none under glibc's name: the header's names are the program's. */
+	CHECK(libc_alloc == NULL);
+	CHECK(dlsym(RTLD_DEFAULT, "pkeys_pkey_set") == (void *)pkey_set);
+	(void)info;
+	return;
+#endif
 	CHECK(libc_alloc != NULL);
 	CHECK(libc_alloc != (void *)pkeys_pkey_alloc);
 	CHECK(dladdr(libc_alloc, &info) != 0);

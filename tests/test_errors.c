@@ -379,6 +379,17 @@ void test_second_copy_stays_off(void)
 	CHECK(slash != NULL);
 	strcpy(slash + 1, "libpkeys_preload.so");
 	other = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+#ifndef __GLIBC__
+	/* musl loads no library with initial-exec TLS through dlopen: the
+	 * second copy cannot even start (README, "musl"). */
+	if (!other) {
+		CHECK(strstr(dlerror(), "initial-exec TLS") != NULL);
+		k = pkt_key(PK_DISABLE_ACCESS);
+		CHECK_EQ(pk_set(k, 0), 0);
+		CHECK_EQ(pk_key_free(k), 0);
+		return;
+	}
+#endif
 	CHECK(other != NULL);
 	other_init = (int (*)(void))dlsym(other, "pk_init");
 	other_reason = (const char *(*)(void))dlsym(other, "pk_backend_reason");

@@ -266,6 +266,18 @@ void test_fault_report(void)
 	if (!strstr(out, want) || !strstr(out, "\"session-keys\"") ||
 	    !strstr(out, "backtrace") || !strstr(out, "access disabled"))
 		pkt_fail(__FILE__, __LINE__, "report was: %s", out);
+	/*
+	 * The backtrace names the faulting function (static, so in no
+	 * dynamic symbol table) first, then its caller, from the test
+	 * program's own symbol table: no -rdynamic.
+	 */
+	char *bt = strstr(out, "backtrace:\n");
+	int whole = bt && !strstr(bt, "no unwinder");
+	if (!bt || !strstr(bt, "  #0 0x") ||
+	    !strstr(bt, " write_target+0x") ||
+	    (whole && (!strstr(bt, " test_fault_report+0x") ||
+		       strstr(bt, " write_target+0x") > strstr(bt, "  #1 "))))
+		pkt_fail(__FILE__, __LINE__, "backtrace was: %s", bt ? bt : out);
 }
 
 /*

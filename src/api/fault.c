@@ -11,7 +11,6 @@
  * waits for the library's lock, which a faulting thread never holds).
  */
 #include <errno.h>
-#include <execinfo.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "core/keys.h"
 #include "core/lock.h"
 #include "core/registry.h"
+#include "os/backtrace.h"
 #include "os/page.h"
 
 int pk_key_set_name(int key, const char *name)
@@ -182,14 +182,26 @@ static void report(const struct pk_fault *f)
 	if (len >= (int)sizeof(text))
 		len = sizeof(text) - 1;
 	(void)!write(STDERR_FILENO, text, (size_t)len);
-	n = backtrace(frames, 32);
+	n = pk__backtrace(frames, 32);
 	/* Start at the faulting instruction: skip this handler's frames. */
 	for (first = 0; first < n && frames[first] != f->ip; first++)
 		;
-	if (first == n)
+	if (first == n) {
+		/* The unwinder did not cross the signal frame (musl's has no
+		 * unwind information): the faulting instruction at least. */
+		frames[0] = f->ip;
 		first = 0;
+		n = 1;
+	}
 	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
-	backtrace_symbols_fd(frames + first, n - first, STDERR_FILENO);
+	pk__backtrace_print(STDERR_FILENO, frames + first, n - first, 1);
+	if (n == 1 && first == 0 && !pk__backtrace(frames, 1)) {
+		static const char none[] =
+			"  (no unwinder in this build: the faulting "
+			"instruction only)\n";
+
+		(void)!write(STDERR_FILENO, none, sizeof(none) - 1);
+	}
 }
 
 /*
@@ -259,12 +271,10 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 static int install(void)
 {
 	struct sigaction sa;
-	void *warm[1];
-
 	pk__lock_take();
 	if (!installed) {
-		/* backtrace() loads its unwinder on first use: not in a handler. */
-		backtrace(warm, 1);
+		/* The unwinder may load on first use: not in a handler. */
+		pk__backtrace_warm();
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_segv;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;

@@ -188,12 +188,15 @@ PK_API void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	return keyed_mmap(next_mmap, addr, len, prot, flags, fd, off);
 }
 
+/* musl has no mmap64 of its own: its header makes the name a macro. */
+#ifndef mmap64
 PK_API void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
 		    off_t off)
 {
 	NEXT(mmap_fn, mmap64);
 	return keyed_mmap(next_mmap64, addr, len, prot, flags, fd, off);
 }
+#endif
 
 PK_API int munmap(void *addr, size_t len)
 {

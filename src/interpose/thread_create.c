@@ -104,6 +104,8 @@ static int create_locked(const struct pk__backend *b,
 	int attr_mask = attr && pthread_attr_getsigmask_np(attr, &s->mask) == 0;
 #else
 	int attr_mask = 0;
+
+	(void)attr_mask;
 #endif
 	pk__lock_take();
 	/*
@@ -141,9 +143,11 @@ static int create_locked(const struct pk__backend *b,
 		 * creator's: block the signal there too, for the start. */
 		/* (The child owns s once it runs: keep copies here.) */
 		sigset_t asked = s->mask, start = s->mask;
+#endif
 
 		/* Never blocked once the thread runs: the signal is reserved. */
 		sigdelset(&s->mask, sig);
+#if HAVE_ATTR_SIGMASK
 		if (attr_mask) {
 			sigaddset(&start, sig);
 			pthread_attr_setsigmask_np((pthread_attr_t *)attr, &start);

@@ -62,19 +62,40 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *ctx)
 	return 0;
 }
 
+struct holder {
+	uintptr_t addr, bias;
+	int found;
+};
+
+static int holds(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct holder *h = ctx;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type != PT_LOAD || h->addr < start ||
+		    h->addr - start >= ph->p_memsz)
+			continue;
+		/* The program itself: its headers are the kernel's AT_PHDR
+		 * (glibc and musl name it differently in the list). */
+		h->found = (uintptr_t)info->dlpi_phdr != getauxval(AT_PHDR);
+		h->bias = info->dlpi_addr;
+		return 1;
+	}
+	return 0;
+}
+
 /* The load bias of the object holding addr, if it is not the program. */
 static int bias_of(const void *addr, uintptr_t *bias)
 {
-	Dl_info di;
-	struct link_map *map = NULL;
+	struct holder h = {(uintptr_t)addr, 0, 0};
 
-	if (!dladdr1(addr, &di, (void **)&map, RTLD_DL_LINKMAP) || !map)
-		return 0;
-	/* The program's own link map has an empty name. */
-	if (!map->l_name || !map->l_name[0])
-		return 0;
-	*bias = map->l_addr;
-	return 1;
+	dl_iterate_phdr(holds, &h);
+	*bias = h.bias;
+	return h.found;
 }
 
 static int add_vma(void *ctx, uintptr_t start, uintptr_t end, int prot)

@@ -85,9 +85,17 @@ mkdir -p "$root"/{bin,etc,proc,sys,dev,tmp}
 
 # Copy FILE's shared libraries and loader to the same absolute paths, so the
 # binary's PT_INTERP and its RUNPATH/default search find them unchanged.
+# A musl program is listed by musl's loader (glibc's ldd cannot load it).
+musl_loader=$(ls /lib/ld-musl-x86_64.so.1 2>/dev/null)
 copy_deps() {
-    local lib
-    for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*'); do
+    local lib list
+    if [[ -n $musl_loader ]] && grep -q ld-musl "$1" 2>/dev/null; then
+        list=$("$musl_loader" --list "$1" 2>/dev/null)
+    else
+        list=$(ldd "$1" 2>/dev/null)
+    fi
+    for lib in $(printf '%s\n' "$list" | grep -o '/[^ ]*'); do
+        [[ -f $lib ]] || continue
         [[ -e $root$lib ]] && continue
         mkdir -p "$root${lib%/*}" || die "cannot copy $lib"
         cp -L "$lib" "$root$lib" || die "cannot copy $lib"

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backtraces for the fault report, on any libc.  Unwinding is libgcc's
+ * _Unwind_Backtrace (glibc's backtrace() is that too, and musl has
+ * none).  Names come from the object's own symbol table, read from its
+ * file through a read-only mapping: the full table (.symtab) names the
+ * program's static functions without -rdynamic, and no step calls
+ * malloc or stdio, so a report from a SIGSEGV handler cannot deadlock
+ * on a lock the faulting code held.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/backtrace.h"
+
+#if PKEYS_HAVE_UNWIND
+#include <unwind.h>
+
+struct walk {
+	void **frames;
+	int n, max;
+};
+
+static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
+{
+	struct walk *w = arg;
+	uintptr_t ip = _Unwind_GetIP(ctx);
+
+	if (!ip || w->n == w->max)
+		return _URC_END_OF_STACK;
+	w->frames[w->n++] = (void *)ip;
+	return _URC_NO_REASON;
+}
+
+int pk__backtrace(void **frames, int max)
+{
+	struct walk w = {frames, 0, max};
+
+	_Unwind_Backtrace(step, &w);
+	return w.n;
+}
+
+void pk__backtrace_warm(void)
+{
+	void *one[1];
+
+	pk__backtrace(one, 1);
+}
+#else
+/* No unwinder in this build (CMakeLists.txt): the report shows the
+ * faulting instruction alone. */
+int pk__backtrace(void **frames, int max)
+{
+	(void)frames;
+	(void)max;
+	return 0;
+}
+
+void pk__backtrace_warm(void)
+{
+}
+#endif
+
+/* Formatting without stdio: the handler may have interrupted it. */
+struct line {
+	char buf[512];
+	size_t len;
+};
+
+static void put(struct line *l, const char *s)
+{
+	for (; *s && l->len + 1 < sizeof(l->buf); s++)
+		l->buf[l->len++] = *s;
+}
+
+static void put_hex(struct line *l, uintptr_t v)
+{
+	char tmp[2 + 2 * sizeof(v) + 1], *p = tmp + sizeof(tmp) - 1;
+
+	*p = 0;
+	do
+		*--p = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	*--p = 'x';
+	*--p = '0';
+	put(l, p);
+}
+
+static void put_dec(struct line *l, unsigned v)
+{
+	char tmp[12], *p = tmp + sizeof(tmp) - 1;
+
+	*p = 0;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	put(l, p);
+}
+
+/* A file mapped for reading, or map.base NULL. */
+struct map {
+	const unsigned char *base;
+	size_t size;
+};
+
+static struct map map_file(const char *path)
+{
+	struct map m = {NULL, 0};
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	if (fd < 0)
+		return m;
+	if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p != MAP_FAILED) {
+			m.base = p;
+			m.size = (size_t)st.st_size;
+		}
+	}
+	close(fd);
+	return m;
+}
+
+/* Whether [off, off + len) lies in the file. */
+static int inside(const struct map *m, uint64_t off, uint64_t len)
+{
+	return off <= m->size && len <= m->size - off;
+}
+
+/*
+ * The function of the ELF file m holding file address vaddr: its name
+ * into name and vaddr's offset from its start.  The full symbol table
+ * when the file has one, else the dynamic one.  0, or -1.
+ */
+static int function_at(const struct map *m, uint64_t vaddr, char *name,
+		       size_t len, uint64_t *off)
+{
+	const ElfW(Ehdr) *eh = (const void *)m->base;
+	const ElfW(Shdr) *sh;
+	uint64_t best = 0;
+	const char *best_name = NULL;
+
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    !inside(m, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(*sh)))
+		return -1;
+	sh = (const void *)(m->base + eh->e_shoff);
+	for (int want = SHT_SYMTAB; !best_name && want; want =
+		     want == SHT_SYMTAB ? SHT_DYNSYM : 0) {
+		for (unsigned i = 0; i < eh->e_shnum; i++) {
+			const ElfW(Sym) *sym;
+			const ElfW(Shdr) *str;
+			size_t n;
+
+			if (sh[i].sh_type != (unsigned)want ||
+			    sh[i].sh_link >= eh->e_shnum ||
+			    !inside(m, sh[i].sh_offset, sh[i].sh_size))
+				continue;
+			str = &sh[sh[i].sh_link];
+			if (!inside(m, str->sh_offset, str->sh_size))
+				continue;
+			sym = (const void *)(m->base + sh[i].sh_offset);
+			n = sh[i].sh_size / sizeof(*sym);
+			for (size_t j = 0; j < n; j++) {
+				unsigned type = ELF64_ST_TYPE(sym[j].st_info);
+
+				if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+				    !sym[j].st_value || sym[j].st_value > vaddr ||
+				    sym[j].st_value < best ||
+				    sym[j].st_name >= str->sh_size)
+					continue;
+				if (sym[j].st_size &&
+				    vaddr - sym[j].st_value >= sym[j].st_size)
+					continue;
+				best = sym[j].st_value;
+				best_name = (const char *)m->base + str->sh_offset +
+					    sym[j].st_name;
+			}
+		}
+	}
+	if (!best_name)
+		return -1;
+	for (size_t i = 0; i + 1 < len && best_name[i] &&
+			   best_name + i < (const char *)m->base + m->size;
+	     i++, name[i] = 0)
+		name[i] = best_name[i];
+	*off = vaddr - best;
+	return 0;
+}
+
+/* The file address of the object's first byte (its first PT_LOAD). */
+static uint64_t first_vaddr(const struct map *m)
+{
+	const ElfW(Ehdr) *eh = (const void *)m->base;
+	const ElfW(Phdr) *ph;
+
+	if (!inside(m, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(*ph)))
+		return 0;
+	ph = (const void *)(m->base + eh->e_phoff);
+	for (unsigned i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD)
+			return ph[i].p_vaddr - ph[i].p_offset;
+	return 0;
+}
+
+static void describe(struct line *l, const void *ip, int exact)
+{
+	Dl_info di;
+	struct map m;
+	char name[160];
+	uint64_t off;
+	const char *path;
+
+	if (!dladdr(ip, &di) || !di.dli_fbase)
+		return;
+	/* The program's own name may be relative, or empty. */
+	path = di.dli_fname && di.dli_fname[0] == '/' ? di.dli_fname
+						       : "/proc/self/exe";
+	name[0] = 0;
+	m = map_file(path);
+	if (m.base) {
+		uint64_t vaddr = (uintptr_t)ip - (uintptr_t)di.dli_fbase +
+				 first_vaddr(&m);
+
+		/* A return address: the call is the byte before it. */
+		if (function_at(&m, vaddr - !exact, name, sizeof(name), &off) == 0)
+			off += !exact;
+		else
+			name[0] = 0;
+		munmap((void *)m.base, m.size);
+	}
+	if (!name[0] && di.dli_sname && di.dli_saddr) {
+		size_t i;
+
+		for (i = 0; i + 1 < sizeof(name) && di.dli_sname[i]; i++)
+			name[i] = di.dli_sname[i];
+		name[i] = 0;
+		off = (uintptr_t)ip - (uintptr_t)di.dli_saddr;
+	}
+	if (name[0]) {
+		put(l, " ");
+		put(l, name);
+		put(l, "+");
+		put_hex(l, off);
+	}
+	if (di.dli_fname && di.dli_fname[0]) {
+		put(l, " (");
+		put(l, di.dli_fname);
+		put(l, ")");
+	}
+}
+
+void pk__backtrace_print(int fd, void *const *frames, int n, int exact_first)
+{
+	for (int i = 0; i < n; i++) {
+		struct line l = {.len = 0};
+
+		put(&l, "  #");
+		put_dec(&l, (unsigned)i);
+		put(&l, " ");
+		put_hex(&l, (uintptr_t)frames[i]);
+		describe(&l, frames[i], exact_first && i == 0);
+		put(&l, "\n");
+		(void)!write(fd, l.buf, l.len);
+	}
+}
