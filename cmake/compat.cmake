@@ -17,6 +17,9 @@ set_target_properties(pkeys_preload PROPERTIES
 target_include_directories(pkeys_preload PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(pkeys_preload PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+if(PKEYS_USE_LIBDW)
+  target_link_libraries(pkeys_preload PRIVATE dw)
+endif()
 target_link_options(pkeys_preload PRIVATE
   -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map -Wl,--no-undefined)
 # Private: only `pkeys run` loads it, never a program's linker.

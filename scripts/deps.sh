@@ -44,6 +44,8 @@ if [ "${1:-build}" = vm ]; then
 	want cpio command -v cpio
 	# (make check lints the manual pages with mandoc too)
 	want mandoc command -v mandoc
+	# (fault reports give source lines when built with libdw)
+	want libdw-dev test -e /usr/include/elfutils/libdwfl.h
 	# (make check's install suite builds a consumer with pkg-config)
 	want pkg-config command -v pkg-config
 	ls /boot/vmlinuz-6.1[2-9]*-cloud-amd64 >/dev/null 2>&1 ||

@@ -278,6 +278,12 @@ void test_fault_report(void)
 	    (whole && (!strstr(bt, " test_fault_report+0x") ||
 		       strstr(bt, " write_target+0x") > strstr(bt, "  #1 "))))
 		pkt_fail(__FILE__, __LINE__, "backtrace was: %s", bt ? bt : out);
+#if PKTEST_HAVE_LIBDW
+	/* Built with libdw: the faulting line, from the debug information. */
+	char *src = strstr(out, "pkeys: source lines:\n");
+	if (!src || !strstr(src, "  #0 ") || !strstr(src, "test_faultinfo.c:"))
+		pkt_fail(__FILE__, __LINE__, "no source lines in: %s", out);
+#endif
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "core/lock.h"
 #include "core/registry.h"
 #include "os/backtrace.h"
+#include "os/srcline.h"
 #include "os/page.h"
 
 int pk_key_set_name(int key, const char *name)
@@ -202,6 +203,7 @@ static void report(const struct pk_fault *f)
 
 		(void)!write(STDERR_FILENO, none, sizeof(none) - 1);
 	}
+	pk__srclines_print(STDERR_FILENO, frames + first, n - first, 1);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -50,7 +51,7 @@ static struct pkf_src *src;
 static long step;
 static int avail0;
 
-enum { LOG = 12 };
+enum { LOG = 40 };
 static char calls[LOG][200];
 static long ncalls;
 
@@ -94,6 +95,11 @@ static void print_log(int fd)
 		pk_backend_name());
 	for (long i = first; i < ncalls; i++)
 		dprintf(fd, "  %s\n", calls[i % LOG]);
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
 }
 
 static int tasks(void)
@@ -307,6 +313,16 @@ int pkf_episode(struct pkf_src *s, long steps, struct pkf_stats *st)
 				       .sa_flags = SA_SIGINFO};
 		sigaction(SIGSEGV, &sa, NULL);
 	}
+	/*
+	 * ThreadSanitizer starts its own thread at the program's first
+	 * pthread_create, through the library's pthread_create: that thread
+	 * would inherit whatever rights the caller held at that moment, which
+	 * the model cannot know.  Started here, before any key, it holds the
+	 * initial rights, as the model's foreign threads do.
+	 */
+	pthread_t t;
+	if (pthread_create(&t, NULL, nothing, NULL) == 0)
+		pthread_join(t, NULL);
 	avail0 = pk_keys_available();
 	pkf_base = mmap((void *)ARENA, PKF_PAGES * pkf_pg,
 			PROT_READ | PROT_WRITE,
