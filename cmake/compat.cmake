@@ -25,14 +25,34 @@ target_link_options(pkeys_preload PRIVATE
 # Private: only `pkeys run` loads it, never a program's linker.
 install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
 
+# libpkeys_report.so: the fault report alone, which `pkeys run` preloads
+# on hardware keys, where the program's pkey calls reach the kernel
+# unchanged (src/compat/report.c).
+add_library(pkeys_report SHARED src/compat/report.c src/os/backtrace.c
+  src/os/srcline.c src/os/fmt.c)
+set_target_properties(pkeys_report PROPERTIES C_VISIBILITY_PRESET hidden)
+target_include_directories(pkeys_report PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
+if(PKEYS_HAVE_UNWIND)
+  target_compile_definitions(pkeys_report PRIVATE PKEYS_HAVE_UNWIND=1)
+endif()
+if(PKEYS_USE_LIBDW)
+  target_compile_definitions(pkeys_report PRIVATE PKEYS_HAVE_LIBDW=1)
+  target_link_libraries(pkeys_report PRIVATE dw)
+endif()
+target_link_libraries(pkeys_report PRIVATE ${CMAKE_DL_LIBS})
+target_link_options(pkeys_report PRIVATE -Wl,--no-undefined)
+install(TARGETS pkeys_report LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
+
 # `pkeys run` finds the preload library beside itself (build tree), or
 # in the install tree's libdir/pkeys relative to its bindir.
 file(RELATIVE_PATH PKEYS_BIN_TO_LIB ${CMAKE_INSTALL_FULL_BINDIR}
   ${CMAKE_INSTALL_FULL_LIBDIR}/pkeys)
 target_compile_definitions(pkeys_cli PRIVATE
   PKEYS_PRELOAD_NAME="$<TARGET_FILE_NAME:pkeys_preload>"
+  PKEYS_REPORT_NAME="$<TARGET_FILE_NAME:pkeys_report>"
   PKEYS_BIN_TO_LIB="${PKEYS_BIN_TO_LIB}")
-add_dependencies(pkeys_cli pkeys_preload)
+add_dependencies(pkeys_cli pkeys_preload pkeys_report)
 
 # A program written for glibc's pkey calls alone: no pkeys header, no
 # libpkeys.  tests/compat/unmodified.sh runs it plainly and under `pkeys

@@ -30,6 +30,9 @@
 #ifndef PKEYS_PRELOAD_NAME
 #define PKEYS_PRELOAD_NAME "libpkeys_preload.so"
 #endif
+#ifndef PKEYS_REPORT_NAME
+#define PKEYS_REPORT_NAME "libpkeys_report.so"
+#endif
 #ifndef PKEYS_BIN_TO_LIB
 #define PKEYS_BIN_TO_LIB "../lib/pkeys"
 #endif
@@ -141,11 +144,11 @@ static int info(int json)
 }
 
 /*
- * The preload library: beside this executable (the build tree), or in
- * the libdir of the install tree this executable is in.  Fills path
- * (absolute) and returns 0, or -1.
+ * A library pkeys run preloads (name): beside this executable (the
+ * build tree), or in the libdir of the install tree this executable is
+ * in.  Fills path (absolute) and returns 0, or -1.
  */
-static int find_preload(char *path, size_t len)
+static int find_preload(const char *name, char *path, size_t len)
 {
 	static const char *const rel[] = {"", "/" PKEYS_BIN_TO_LIB};
 	char self[PATH_MAX], candidate[PATH_MAX + 64];
@@ -161,7 +164,7 @@ static int find_preload(char *path, size_t len)
 	*slash = 0;
 	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 		snprintf(candidate, sizeof(candidate), "%s%s/%s", self, rel[i],
-			 PKEYS_PRELOAD_NAME);
+			 name);
 		if (access(candidate, R_OK) == 0 && realpath(candidate, path) &&
 		    strlen(path) < len)
 			return 0;
@@ -236,16 +239,55 @@ static int preloads(const char *list, const char *lib)
 }
 
 /*
+ * Add lib to LD_PRELOAD (once: a nested pkeys run finds it there) and
+ * set PKEYS_RUN_REPORT=1, the preloaded library's cue to report key
+ * faults.  0, or 125 with a message.
+ */
+static int preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *list;
+	int rc;
+
+	/* The dynamic linker splits LD_PRELOAD at these. */
+	if (strpbrk(lib, ": \t")) {
+		fprintf(stderr, "pkeys run: %s: LD_PRELOAD cannot hold a path "
+				"with ':' or spaces\n", lib);
+		return 125;
+	}
+	if (old && preloads(old, lib)) {
+		list = (char *)old; /* nested: already there */
+	} else if (old && *old) {
+		list = malloc(strlen(old) + strlen(lib) + 2);
+		if (!list) {
+			perror("pkeys run");
+			return 125;
+		}
+		sprintf(list, "%s:%s", old, lib);
+	} else {
+		list = (char *)lib;
+	}
+	rc = setenv("LD_PRELOAD", list, 1) || setenv("PKEYS_RUN_REPORT", "1", 1);
+	if (list != lib && list != old)
+		free(list);
+	if (rc) {
+		perror("pkeys run");
+		return 125;
+	}
+	return 0;
+}
+
+/*
  * pkeys run: exec the command with the emulation preloaded where the
- * library chooses it; where it chooses the hardware, the program's own
- * glibc pkey calls already work, so it runs unchanged.  Exit status as
- * env(1): 125 when pkeys run fails, 126 when the command cannot run,
- * 127 when it is not found.
+ * library chooses it.  Where it chooses the hardware, the program's own
+ * glibc pkey calls already work and run unchanged; only the fault
+ * report is preloaded (libpkeys_report.so), when it is installed.  Exit
+ * status as env(1): 125 when pkeys run fails, 126 when the command
+ * cannot run, 127 when it is not found.
  */
 static int run(char **cmd)
 {
-	char lib[PATH_MAX], *preload;
-	const char *old = getenv("LD_PRELOAD");
+	char lib[PATH_MAX];
 	int err, rc, is_static, setid;
 
 	if (pk_init()) {
@@ -254,16 +296,10 @@ static int run(char **cmd)
 		return 125;
 	}
 	if (strcmp(pk_backend_name(), "emu") == 0) {
-		if (find_preload(lib, sizeof(lib))) {
+		if (find_preload(PKEYS_PRELOAD_NAME, lib, sizeof(lib))) {
 			fprintf(stderr, "pkeys run: cannot find %s beside the "
 					"pkeys executable or in %s from it\n",
 				PKEYS_PRELOAD_NAME, PKEYS_BIN_TO_LIB);
-			return 125;
-		}
-		/* The dynamic linker splits LD_PRELOAD at these. */
-		if (strpbrk(lib, ": \t")) {
-			fprintf(stderr, "pkeys run: %s: LD_PRELOAD cannot "
-					"hold a path with ':' or spaces\n", lib);
 			return 125;
 		}
 		command_kind(cmd[0], &is_static, &setid);
@@ -276,27 +312,13 @@ static int run(char **cmd)
 					"or set-group-ID: the dynamic linker "
 					"ignores LD_PRELOAD there, its pkey calls "
 					"cannot be emulated\n", cmd[0]);
-		if (old && preloads(old, lib)) {
-			preload = (char *)old; /* nested: already there */
-		} else if (old && *old) {
-			preload = malloc(strlen(old) + strlen(lib) + 2);
-			if (!preload) {
-				perror("pkeys run");
-				return 125;
-			}
-			sprintf(preload, "%s:%s", old, lib);
-		} else {
-			preload = lib;
-		}
 		/* The preload library reports key faults (preload.c). */
-		rc = setenv("LD_PRELOAD", preload, 1) ||
-		     setenv("PKEYS_RUN_REPORT", "1", 1);
-		if (preload != lib && preload != old)
-			free(preload);
-		if (rc) {
-			perror("pkeys run");
-			return 125;
-		}
+		if ((rc = preload(lib)) != 0)
+			return rc;
+	} else if (find_preload(PKEYS_REPORT_NAME, lib, sizeof(lib)) == 0) {
+		/* Hardware keys: the report alone (src/compat/report.c). */
+		if ((rc = preload(lib)) != 0)
+			return rc;
 	}
 	execvp(cmd[0], cmd);
 	err = errno;

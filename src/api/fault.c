@@ -25,6 +25,7 @@
 #include "core/lock.h"
 #include "core/registry.h"
 #include "os/backtrace.h"
+#include "os/fmt.h"
 #include "os/srcline.h"
 #include "os/page.h"
 
@@ -85,32 +86,6 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 	return 1;
 }
 
-/* Formatting without stdio: the handler may have interrupted it. */
-struct out {
-	char *buf;
-	size_t len, need;
-};
-
-static void put(struct out *o, const char *s)
-{
-	for (; *s; s++, o->need++)
-		if (o->need + 1 < o->len)
-			o->buf[o->need] = *s;
-}
-
-static void put_num(struct out *o, unsigned long v, int base)
-{
-	char tmp[24], *p = tmp + sizeof(tmp) - 1;
-
-	*p = 0;
-	do
-		*--p = "0123456789abcdef"[v % (unsigned)base];
-	while (v /= (unsigned)base);
-	if (base == 16)
-		put(o, "0x");
-	put(o, p);
-}
-
 static const char *rights_name(unsigned rights)
 {
 	if (rights & PK_DISABLE_ACCESS)
@@ -120,40 +95,40 @@ static const char *rights_name(unsigned rights)
 
 int pk_fault_format(const struct pk_fault *f, char *buf, size_t len)
 {
-	struct out o = {buf, len, 0};
+	struct pk__fmt o = {buf, len, 0};
 
-	put(&o, "pkeys: ");
-	put(&o, f->access == PK_ACCESS_WRITE ? "write to "
+	pk__fmt_put(&o, "pkeys: ");
+	pk__fmt_put(&o, f->access == PK_ACCESS_WRITE ? "write to "
 		: f->access == PK_ACCESS_READ ? "read of " : "access to ");
-	put_num(&o, (unsigned long)f->addr, 16);
+	pk__fmt_num(&o, (unsigned long)f->addr, 16);
 	if (f->key > 0) {
-		put(&o, " stopped by key ");
-		put_num(&o, (unsigned long)f->key, 10);
+		pk__fmt_put(&o, " stopped by key ");
+		pk__fmt_num(&o, (unsigned long)f->key, 10);
 		if (f->name) {
-			put(&o, " (\"");
-			put(&o, f->name);
-			put(&o, "\")");
+			pk__fmt_put(&o, " (\"");
+			pk__fmt_put(&o, f->name);
+			pk__fmt_put(&o, "\")");
 		}
 		if (f->range_end) {
-			put(&o, " covering ");
-			put_num(&o, (unsigned long)f->range_start, 16);
-			put(&o, "-");
-			put_num(&o, (unsigned long)f->range_end, 16);
+			pk__fmt_put(&o, " covering ");
+			pk__fmt_num(&o, (unsigned long)f->range_start, 16);
+			pk__fmt_put(&o, "-");
+			pk__fmt_num(&o, (unsigned long)f->range_end, 16);
 		}
-		put(&o, "; thread ");
-		put_num(&o, (unsigned long)f->tid, 10);
-		put(&o, " has ");
-		put(&o, rights_name(f->rights));
-		put(&o, " for it");
+		pk__fmt_put(&o, "; thread ");
+		pk__fmt_num(&o, (unsigned long)f->tid, 10);
+		pk__fmt_put(&o, " has ");
+		pk__fmt_put(&o, rights_name(f->rights));
+		pk__fmt_put(&o, " for it");
 	} else {
-		put(&o, " faulted, not because of a key; thread ");
-		put_num(&o, (unsigned long)f->tid, 10);
+		pk__fmt_put(&o, " faulted, not because of a key; thread ");
+		pk__fmt_num(&o, (unsigned long)f->tid, 10);
 	}
 	if (f->ip) {
-		put(&o, "; instruction at ");
-		put_num(&o, (unsigned long)f->ip, 16);
+		pk__fmt_put(&o, "; instruction at ");
+		pk__fmt_num(&o, (unsigned long)f->ip, 16);
 	}
-	put(&o, "\n");
+	pk__fmt_put(&o, "\n");
 	if (len)
 		buf[o.need < len ? o.need : len - 1] = 0;
 	return (int)o.need;

@@ -47,16 +47,11 @@
 #include "core/lock.h"
 #include "core/registry.h"
 #include "core/threads.h"
+#include "os/siginfo.h"
 #include "os/sys.h"
 
 #if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
 
-/*
- * si_pkey sits at this offset of siginfo_t on 64-bit Linux (after
- * si_addr and the padded si_addr_lsb); older headers lack the field.
- */
-#define SI_PKEY_OFFSET 0x20
-#define SEGV_PKUERR_CODE 4
 #define HW_KEYS PK__ARCH_HW_KEYS
 typedef pk__arch_reg reg_t;
 
@@ -677,8 +672,8 @@ static int fault_key(const siginfo_t *info, const void *uc, int access,
 	reg_t frame;
 	int hw, key;
 
-	if (info->si_code == SEGV_PKUERR_CODE) {
-		memcpy(&hw, (const char *)info + SI_PKEY_OFFSET, sizeof(hw));
+	if (info->si_code == PK__SEGV_PKUERR) {
+		hw = pk__si_pkey(info);
 		/* A hardware key the library never had (execute-only, or the
 		 * program's own pkey_alloc): not ours, and no lock to wait. */
 		if (hw > 0 && (hw >= HW_KEYS ||

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "os/backtrace.h"
+#include "os/fmt.h"
 
 #if PKEYS_HAVE_UNWIND
 #include <unwind.h>
@@ -67,42 +68,6 @@ void pk__backtrace_warm(void)
 {
 }
 #endif
-
-/* Formatting without stdio: the handler may have interrupted it. */
-struct line {
-	char buf[512];
-	size_t len;
-};
-
-static void put(struct line *l, const char *s)
-{
-	for (; *s && l->len + 1 < sizeof(l->buf); s++)
-		l->buf[l->len++] = *s;
-}
-
-static void put_hex(struct line *l, uintptr_t v)
-{
-	char tmp[2 + 2 * sizeof(v) + 1], *p = tmp + sizeof(tmp) - 1;
-
-	*p = 0;
-	do
-		*--p = "0123456789abcdef"[v & 15];
-	while (v >>= 4);
-	*--p = 'x';
-	*--p = '0';
-	put(l, p);
-}
-
-static void put_dec(struct line *l, unsigned v)
-{
-	char tmp[12], *p = tmp + sizeof(tmp) - 1;
-
-	*p = 0;
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	put(l, p);
-}
 
 /* A file mapped for reading, or map.base NULL. */
 struct map {
@@ -211,12 +176,12 @@ static uint64_t first_vaddr(const struct map *m)
 	return 0;
 }
 
-static void describe(struct line *l, const void *ip, int exact)
+static void describe(struct pk__fmt *l, const void *ip, int exact)
 {
 	Dl_info di;
 	struct map m;
 	char name[160];
-	uint64_t off;
+	uint64_t off = 0;
 	const char *path;
 
 	if (!dladdr(ip, &di) || !di.dli_fbase)
@@ -246,29 +211,30 @@ static void describe(struct line *l, const void *ip, int exact)
 		off = (uintptr_t)ip - (uintptr_t)di.dli_saddr;
 	}
 	if (name[0]) {
-		put(l, " ");
-		put(l, name);
-		put(l, "+");
-		put_hex(l, off);
+		pk__fmt_put(l, " ");
+		pk__fmt_put(l, name);
+		pk__fmt_put(l, "+");
+		pk__fmt_num(l, (unsigned long)off, 16);
 	}
 	if (di.dli_fname && di.dli_fname[0]) {
-		put(l, " (");
-		put(l, di.dli_fname);
-		put(l, ")");
+		pk__fmt_put(l, " (");
+		pk__fmt_put(l, di.dli_fname);
+		pk__fmt_put(l, ")");
 	}
 }
 
 void pk__backtrace_print(int fd, void *const *frames, int n, int exact_first)
 {
 	for (int i = 0; i < n; i++) {
-		struct line l = {.len = 0};
+		char buf[512];
+		struct pk__fmt l = {buf, sizeof(buf), 0};
 
-		put(&l, "  #");
-		put_dec(&l, (unsigned)i);
-		put(&l, " ");
-		put_hex(&l, (uintptr_t)frames[i]);
+		pk__fmt_put(&l, "  #");
+		pk__fmt_num(&l, (unsigned long)i, 10);
+		pk__fmt_put(&l, " ");
+		pk__fmt_num(&l, (unsigned long)frames[i], 16);
 		describe(&l, frames[i], exact_first && i == 0);
-		put(&l, "\n");
-		(void)!write(fd, l.buf, l.len);
+		pk__fmt_put(&l, "\n");
+		(void)!write(fd, buf, l.need < sizeof(buf) ? l.need : sizeof(buf) - 1);
 	}
 }

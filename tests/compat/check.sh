@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 build=${1:-build}
 status=0
 
-for f in pkeys libpkeys_preload.so glibc_pkey_program glibc_pkey_ported; do
+for f in pkeys libpkeys_preload.so libpkeys_report.so glibc_pkey_program glibc_pkey_ported; do
 	if [ ! -f "$build/$f" ]; then
 		echo "unmodified/native: 0 passed, 1 failed, 0 skipped ($build/$f is missing)"
 		exit 1
@@ -25,7 +25,8 @@ sh tests/compat/unmodified.sh "$build" native || status=1
 
 echo "-- vm"
 bash tests/vm/run-in-vm.sh -t 600 -f "$build/pkeys" \
-	-f "$build/libpkeys_preload.so" -f "$build/glibc_pkey_program" \
+	-f "$build/libpkeys_preload.so" -f "$build/libpkeys_report.so" \
+	-f "$build/glibc_pkey_program" \
 	-f "$build/glibc_pkey_ported" \
 	-f tests/compat/unmodified.sh -- sh /bin/unmodified.sh /bin vm
 case $? in

@@ -98,6 +98,9 @@ else
 fi
 expect "pkeys run, stray write stopped by SIGSEGV" 139 'key is closed' \
 	"$pkeys" run -- "$prog" violate
+expect "pkeys run, the library's fault report first" 139 \
+	'^pkeys: write to 0x[0-9a-f]* stopped by key [0-9]' \
+	"$pkeys" run -- "$prog" violate
 expect "PKEYS_BACKEND=emu pkeys run passes" 0 '^PASS' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog"
 expect "PKEYS_BACKEND=emu pkeys run, stray write stopped" 139 'key is closed' \
@@ -109,8 +112,9 @@ expect "PKEYS_BACKEND=emu pkeys run, the library's fault report first" 139 \
 # What `pkeys run` does to the environment.
 show='echo "LD_PRELOAD=[$LD_PRELOAD]"'
 if [ "$hw" = 1 ]; then
-	expect "pkeys run leaves LD_PRELOAD alone on hardware" 0 \
-		'^LD_PRELOAD=\[\]$' "$pkeys" run -- sh -c "$show"
+	expect "pkeys run preloads only the fault report on hardware" 0 \
+		'^LD_PRELOAD=\[/.*/libpkeys_report\.so\]$' \
+		"$pkeys" run -- sh -c "$show"
 else
 	expect "pkeys run preloads the emulation" 0 \
 		'^LD_PRELOAD=\[/.*/libpkeys_preload\.so\]$' \
