@@ -14,7 +14,11 @@
 #      mandoc reports errors only (it calls every .so "fragile").  Stubs
 #      are resolved relative to man/, as man(1) does, and their target
 #      must exist.
-#   3. Every cross-reference to one of the project's own pages (pk_*,
+#   3. Every page of man3 that is not a stub has the sections NAME,
+#      LIBRARY, SYNOPSIS, DESCRIPTION, RETURN VALUE, ERRORS, ATTRIBUTES
+#      (thread and async-signal safety), COST, EXAMPLES (its program is
+#      scripts/man-examples.sh's) and SEE ALSO.
+#   4. Every cross-reference to one of the project's own pages (pk_*,
 #      pkeys_*, pkeys(1), libpkeys(7)) names a page that exists, in its
 #      section.
 #
@@ -121,7 +125,17 @@ for page in man/man*/*.[0-9]; do
 	fi
 done
 
-# 3. Cross-references to the project's pages resolve: ".BR pk_set (3)",
+# 3. Every function page has the sections a reader looks for.
+for page in man/man3/*.3; do
+	[ -n "$(so_target "$page")" ] && continue
+	for sec in NAME LIBRARY SYNOPSIS DESCRIPTION "RETURN VALUE" ERRORS \
+		ATTRIBUTES COST EXAMPLES "SEE ALSO"; do
+		grep -q "^\.SH $sec\$" "$page" ||
+			problems+=("$page: no $sec section")
+	done
+done
+
+# 4. Cross-references to the project's pages resolve: ".BR pk_set (3)",
 # ".BR libpkeys (7)" and the like.
 nrefs=0
 while read -r page name sec; do
