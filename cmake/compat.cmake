@@ -63,6 +63,9 @@ if(BUILD_TESTING)
 if(PKEYS_LIBC_GLIBC)
 add_executable(glibc_pkey_program tests/compat/glibc_pkey_program.c)
 add_dependencies(pktest glibc_pkey_program)
+# Key numbers and rights as Linux gives them, the same way.
+add_executable(pkey_numbers tests/compat/pkey_numbers.c)
+add_dependencies(pktest pkey_numbers)
 endif()
 
 # The same source ported: the header is its one change (forced in with

@@ -42,8 +42,8 @@ extern "C" {
 #endif
 
 /*
- * A key (1..15) with access_rights for the calling thread; other threads
- * start with it access-disabled.  -1 and errno: EINVAL flags not 0 or
+ * A key (1..15, the lowest free) with access_rights for the calling
+ * thread; other threads start with it access-disabled.  -1 and errno: EINVAL flags not 0 or
  * unknown rights (or PKEYS_BACKEND holds an unknown value), ENOSPC no
  * key left, ENOMEM, ENOSYS no backend can work (PKEYS_BACKEND=hw on a
  * machine without usable hardware keys).
@@ -52,8 +52,9 @@ PK_API int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights);
 
 /*
  * Release a key.  -1 and errno EINVAL when key is not an allocated key.
- * A key still carried by pages is released as far as the program can
- * tell (0), but its number is not handed out again until they are gone.
+ * A key still carried by pages is released (0) and its number is free,
+ * as on Linux: the next pkey_alloc that returns it hands those pages to
+ * the new owner.
  */
 PK_API int pkeys_pkey_free(int key);
 
@@ -65,10 +66,14 @@ PK_API int pkeys_pkey_free(int key);
  */
 PK_API int pkeys_pkey_mprotect(void *addr, size_t len, int prot, int key);
 
-/* The calling thread's rights for key: 0 or -1 and errno EINVAL. */
+/*
+ * The calling thread's rights for key (1..15, allocated or not, as the
+ * register has bits for each): 0, or -1 and errno EINVAL (key outside
+ * 0..15, unknown rights, rights other than 0 for key 0).
+ */
 PK_API int pkeys_pkey_set(int key, unsigned int access_rights);
 
-/* The calling thread's rights for key, or -1 and errno EINVAL. */
+/* The calling thread's rights for key (0..15), or -1 and errno EINVAL. */
 PK_API int pkeys_pkey_get(int key);
 
 #ifdef __cplusplus

@@ -11,12 +11,22 @@
  * register gets the rights pkey_alloc is given.
  *
  * pkey_free of a key that pages still carry: Linux frees the number and
- * leaves the pages with it, so the next pkey_alloc hands the old pages'
- * protection to a new owner.  The library refuses (-EBUSY), which glibc
- * programs do not expect.  So such a key is "retired": freed as far as
- * the program can tell (pkey_mprotect with it is EINVAL), still held in
- * the library, and released for real by a later pkey_alloc once no page
- * carries it.  The pages stay protected meanwhile, as on Linux.
+ * leaves the pages with it, so the next pkey_alloc hands the number, and
+ * with it the old pages' protection, to a new owner.  The library
+ * refuses (-EBUSY), which glibc programs do not expect.  So such a key
+ * is "retired": freed as far as the program can tell (pkey_mprotect
+ * with it is EINVAL), still held in the library, handed out again by
+ * pkey_alloc as Linux would (lowest number first), and released for
+ * real by a later pkey_alloc once no page carries it.
+ *
+ * pkey_get and pkey_set on a number nobody allocated: on hardware they
+ * read and write the register's bits, which exist for every number.
+ * The layer keeps those bits per thread (they guard no page: a key that
+ * is not allocated is on none), starting as the kernel starts every
+ * thread of a new program, access disabled, and keeping what pkey_free
+ * leaves in the freeing thread.  (Other threads' bits for a freed
+ * number, and a thread's loose bits when the number is allocated again,
+ * are not carried over: there the new key's initial rights count.)
  */
 #include <errno.h>
 
@@ -56,6 +66,30 @@ static int is_retired(int key)
 	       (__atomic_load_n(&retired, __ATOMIC_ACQUIRE) >> key & 1u);
 }
 
+/*
+ * The calling thread's bits for numbers that are not allocated: bit 7
+ * set when pkey_set gave one, the rights below it.
+ */
+static __thread unsigned char loose[GLIBC_KEYS];
+
+/* A retired number below key, taken for the caller; or 0. */
+static int take_retired_below(int key)
+{
+	for (;;) {
+		unsigned r = __atomic_load_n(&retired, __ATOMIC_ACQUIRE);
+		int k;
+
+		r &= (1u << (key < GLIBC_KEYS ? key : GLIBC_KEYS)) - 1;
+		if (!r)
+			return 0;
+		k = __builtin_ctz(r);
+		/* Whoever clears the bit owns the number. */
+		if (__atomic_fetch_and(&retired, ~(1u << k), __ATOMIC_ACQ_REL) &
+		    (1u << k))
+			return k;
+	}
+}
+
 /* Release the retired keys no page carries any more. */
 static void reap(void)
 {
@@ -83,6 +117,23 @@ int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights)
 		return glibc_result(PK__CALL_GLIBC_ALLOC, -EINVAL);
 	reap();
 	key = pk_key_alloc(0, PK_DISABLE_ACCESS);
+	if (key < 0 && key != -ENOSPC)
+		return glibc_result(PK__CALL_GLIBC_ALLOC, key);
+	/*
+	 * A number pkey_free released while pages still carry it comes back
+	 * first when it is the lowest, with its pages, as on Linux; other
+	 * threads keep the rights they had for it.
+	 */
+	if ((rc = take_retired_below(key > 0 ? key : GLIBC_KEYS)) > 0) {
+		if (key > 0)
+			pk_key_free(key);
+		key = rc;
+		if ((rc = pk_set(key, access_rights)) != 0) {
+			__atomic_fetch_or(&retired, 1u << key, __ATOMIC_RELEASE);
+			return glibc_result(PK__CALL_GLIBC_ALLOC, rc);
+		}
+		return key;
+	}
 	if (key < 0)
 		return glibc_result(PK__CALL_GLIBC_ALLOC, key);
 	if (key >= GLIBC_KEYS) {
@@ -100,11 +151,15 @@ int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights)
 
 int pkeys_pkey_free(int key)
 {
-	int rc;
+	int rc, rights;
 
 	if (!glibc_key(key) || is_retired(key))
 		return glibc_result(PK__CALL_GLIBC_FREE, -EINVAL);
+	/* The register keeps the number's bits: this thread's, here. */
+	rights = pk_get(key);
 	rc = pk_key_free(key);
+	if (rc == 0 && rights >= 0)
+		loose[key] = (unsigned char)(0x80 | rights);
 	if (rc == -EBUSY) {
 		__atomic_fetch_or(&retired, 1u << key, __ATOMIC_RELEASE);
 		rc = 0;
@@ -122,14 +177,30 @@ int pkeys_pkey_mprotect(void *addr, size_t len, int prot, int key)
 
 int pkeys_pkey_set(int key, unsigned int access_rights)
 {
+	int rc;
+
 	if (!glibc_key(key))
 		return glibc_result(PK__CALL_GLIBC_SET, -EINVAL);
-	return glibc_result(PK__CALL_GLIBC_SET, pk_set(key, access_rights));
+	rc = pk_set(key, access_rights);
+	/* A number nobody allocated: its bits, this thread's. */
+	if (rc == -EINVAL && key > 0 && pk_init() == 0 &&
+	    pk_get(key) == -EINVAL &&
+	    !(access_rights & ~(unsigned)(PKEY_DISABLE_ACCESS |
+					  PKEY_DISABLE_WRITE))) {
+		loose[key] = (unsigned char)(0x80 | access_rights);
+		rc = 0;
+	}
+	return glibc_result(PK__CALL_GLIBC_SET, rc);
 }
 
 int pkeys_pkey_get(int key)
 {
+	int rc;
+
 	if (!glibc_key(key))
 		return glibc_result(PK__CALL_GLIBC_SET, -EINVAL);
-	return glibc_result(PK__CALL_GLIBC_SET, pk_get(key));
+	rc = pk_get(key);
+	if (rc == -EINVAL && key > 0 && pk_init() == 0)
+		rc = loose[key] & 0x80 ? loose[key] & 0x7f : PKEY_DISABLE_ACCESS;
+	return glibc_result(PK__CALL_GLIBC_SET, rc);
 }

@@ -39,15 +39,7 @@
 
 enum outcome { WENT_THROUGH, STOPPED, OTHER };
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			printf("FAIL line %d: %s\n", __LINE__, #cond);     \
-			failures++;                                        \
-		}                                                          \
-	} while (0)
+#include "prog_check.h"
 
 static void no_core(void)
 {

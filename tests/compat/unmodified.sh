@@ -109,6 +109,25 @@ expect "PKEYS_BACKEND=emu pkeys run, the library's fault report first" 139 \
 	'^pkeys: write to 0x[0-9a-f]* stopped by key [0-9]' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
 
+# Key numbers and rights as Linux gives them (tests/compat/pkey_numbers.c):
+# the reference is the program run plainly on hardware keys; the
+# emulation under pkeys run must give the same answers.
+numbers=$dir/pkey_numbers
+if [ ! -f "$numbers" ]; then
+	skipped=$((skipped + 2))
+	echo "SKIP key numbers ($numbers is missing)"
+else
+	if [ "$hw" = 1 ] && [ "$glibc_rights" = 1 ]; then
+		expect "key numbers and rights, plainly on hardware keys (the reference)" 0 \
+			'^PASS after execve' "$numbers"
+	else
+		skipped=$((skipped + 1))
+		echo "SKIP key numbers plainly (no hardware keys glibc can use here)"
+	fi
+	expect "key numbers and rights, PKEYS_BACKEND=emu pkeys run, as on hardware" 0 \
+		'^PASS after execve' env PKEYS_BACKEND=emu "$pkeys" run -- "$numbers"
+fi
+
 # What `pkeys run` does to the environment.
 show='echo "LD_PRELOAD=[$LD_PRELOAD]"'
 if [ "$hw" = 1 ]; then
