@@ -10,7 +10,7 @@ target_sources(pkeys_objects PRIVATE
 # built from the same objects, not linked against libpkeys.so, so that
 # its interposers come before libc's definitions (see src/compat/preload.c).
 add_library(pkeys_preload SHARED $<TARGET_OBJECTS:pkeys_objects>
-  src/interpose/pthread_create.c src/compat/preload.c)
+  src/interpose/pthread_create.c src/interpose/signals.c src/compat/preload.c)
 set_target_properties(pkeys_preload PROPERTIES
   C_VISIBILITY_PRESET hidden
   LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map)
@@ -28,8 +28,8 @@ install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
 # libpkeys_report.so: the fault report alone, which `pkeys run` preloads
 # on hardware keys, where the program's pkey calls reach the kernel
 # unchanged (src/compat/report.c).
-add_library(pkeys_report SHARED src/compat/report.c src/os/backtrace.c
-  src/os/srcline.c src/os/fmt.c)
+add_library(pkeys_report SHARED src/compat/report.c src/arch/ppc64.c src/os/backtrace.c
+  src/os/srcline.c src/os/fmt.c src/os/sigaction.c)
 set_target_properties(pkeys_report PROPERTIES C_VISIBILITY_PRESET hidden)
 target_include_directories(pkeys_report PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)

@@ -735,3 +735,77 @@ void test_fault_in_argument(void)
 	CHECK_EQ(pk_set(closed, 0), 0);
 	CHECK_EQ(pk_key_set_name(k, nm_name), 0);
 }
+
+/*
+ * A program's own SIGSEGV handler gets a key fault as Linux reports
+ * one: si_code SEGV_PKUERR (4), si_pkey the key, si_addr the address,
+ * on the emulation as on hardware keys; sigaction gives the program its
+ * handlers back; pk_try keeps working (the library's handler stays
+ * first).  Linked programs and `pkeys run` alike (the interposed
+ * sigaction and signal).
+ */
+static sigjmp_buf own_jump;
+static volatile int own_code, own_pkey;
+static void *volatile own_addr;
+
+static void own_handler(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	own_code = info->si_code;
+	memcpy((void *)&own_pkey, (char *)info + 0x20, sizeof(int));
+	own_addr = info->si_addr;
+	siglongjmp(own_jump, 1);
+}
+
+static void plain_handler(int sig)
+{
+	(void)sig;
+	siglongjmp(own_jump, 2);
+}
+
+void test_fault_program_handler_pkuerr(void)
+{
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(PK_DISABLE_ACCESS);
+	struct sigaction sa, old, back;
+	struct pk_fault f;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	pkt_access(p, R, 0, &f); /* the library's handler is in place */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = own_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGSEGV, &sa, &old), 0);
+	CHECK_EQ(sigaction(SIGSEGV, NULL, &back), 0);
+	CHECK(back.sa_sigaction == own_handler);
+	CHECK(back.sa_flags & SA_SIGINFO);
+
+	pkt_tlb_flush();
+	if (sigsetjmp(own_jump, 1) == 0) {
+		(void)*(volatile char *)(p + 8);
+		pkt_fail(__FILE__, __LINE__, "the read went through");
+	}
+	CHECK_EQ(own_code, 4); /* SEGV_PKUERR */
+	CHECK_EQ(own_pkey, k);
+	CHECK(own_addr == p + 8);
+	CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
+
+	/* pk_try still catches its own faults first. */
+	target = p + 16;
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ(pk_try(write_target, NULL, &f), -EFAULT);
+	CHECK_EQ(f.key, k);
+	CHECK(f.addr == p + 16);
+
+	/* signal(): the old handler comes back, the new one is called. */
+	CHECK(signal(SIGSEGV, plain_handler) != SIG_ERR);
+	pkt_tlb_flush();
+	if (sigsetjmp(own_jump, 1) == 0) {
+		*(volatile char *)p = 1;
+		pkt_fail(__FILE__, __LINE__, "the write went through");
+	}
+	CHECK_EQ(sigaction(SIGSEGV, &old, &back), 0);
+	CHECK(back.sa_handler == plain_handler);
+}

@@ -3,6 +3,7 @@
 #ifndef PK_API_API_H
 #define PK_API_API_H
 
+#include <signal.h>
 #include <stddef.h>
 
 /*
@@ -19,5 +20,11 @@ int pk__mprotect(void *addr, size_t len, int prot, int key, int strict);
  * mmap(2)'s result and errno.  Free it with munmap(2).
  */
 void *pk__map_own(size_t len, int prot, int flags);
+
+/*
+ * The program's sigaction(SIGSEGV), from the interposer
+ * (interpose/signals.c): sigaction(2)'s result and errno (api/fault.c).
+ */
+int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old);
 
 #endif

@@ -26,8 +26,20 @@
 #include "core/registry.h"
 #include "os/backtrace.h"
 #include "os/fmt.h"
+#include "os/sigaction.h"
+#include "os/siginfo.h"
 #include "os/srcline.h"
 #include "os/page.h"
+
+/*
+ * The fault this thread's program handler was handed as Linux reports
+ * it (on_segv): what the kernel said, so that pk_fault_decode of that
+ * siginfo in the program's handler decodes the kernel's fault.
+ */
+static __thread struct {
+	const siginfo_t *info;
+	int code, pkey;
+} handed __attribute__((tls_model("initial-exec")));
 
 int pk_key_set_name(int key, const char *name)
 {
@@ -55,9 +67,16 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 	/* Never choose a backend here: that is not async-signal-safe. */
 	const struct pk__backend *b = pk__backend_peek();
 	const struct pk__range *r;
+	siginfo_t kernel;
 
 	if (!info || !out || info->si_signo != SIGSEGV)
 		return -EINVAL;
+	if (info == handed.info && info->si_code == PK__SEGV_PKUERR) {
+		kernel = *info;
+		kernel.si_code = handed.code;
+		memcpy((char *)&kernel + 0x20, &handed.pkey, sizeof(int));
+		info = &kernel;
+	}
 	memset(out, 0, sizeof(*out));
 	out->addr = info->si_addr;
 	out->tid = (int)syscall(SYS_gettid);
@@ -146,6 +165,9 @@ struct try_frame {
 static __thread struct try_frame *tries __attribute__((tls_model("initial-exec")));
 static struct sigaction previous;
 static int installed, reporting;
+/* previous is the program's own, set after ours (pk__segv_sigaction). */
+static int program_handler;
+
 static pk_fault_fn callback;
 static void *callback_ctx;
 
@@ -191,6 +213,17 @@ static void report(const struct pk_fault *f)
  * leaves our handler in place, a default one terminates the process
  * now, with a core dump, as it would have.
  */
+/* The kernel's default action for SIGSEGV from now on. */
+static void default_segv(void)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	pk__sigaction_real(SIGSEGV, &dfl, NULL);
+}
+
 static void pass_on(int sig, siginfo_t *info, void *uc)
 {
 	int sent = info && info->si_code <= 0;
@@ -198,20 +231,30 @@ static void pass_on(int sig, siginfo_t *info, void *uc)
 		      previous.sa_handler != SIG_IGN;
 	struct sigaction once = previous;
 
+	sigset_t mask, saved;
+
 	/* SA_RESETHAND: the kernel would have reset it before the call. */
 	if (handler && (previous.sa_flags & SA_RESETHAND)) {
 		previous.sa_handler = SIG_DFL;
 		previous.sa_flags &= ~SA_SIGINFO;
+		program_handler = 0;
 	}
-	if (handler && (once.sa_flags & SA_SIGINFO)) {
-		once.sa_sigaction(sig, info, uc);
-	} else if (handler) {
-		once.sa_handler(sig);
+	if (handler) {
+		/* The handler's mask, as the kernel would block it. */
+		mask = once.sa_mask;
+		if (!(once.sa_flags & SA_NODEFER))
+			sigaddset(&mask, sig);
+		pthread_sigmask(SIG_BLOCK, &mask, &saved);
+		if (once.sa_flags & SA_SIGINFO)
+			once.sa_sigaction(sig, info, uc);
+		else
+			once.sa_handler(sig);
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	} else if (!sent) {
-		signal(SIGSEGV, SIG_DFL);
+		default_segv();
 	} else if (previous.sa_handler == SIG_DFL) {
 		/* SA_NODEFER: not blocked here, so raise() delivers it now. */
-		signal(SIGSEGV, SIG_DFL);
+		default_segv();
 		raise(SIGSEGV);
 	}
 }
@@ -237,8 +280,20 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 	}
 	if (callback)
 		callback(&f, callback_ctx);
-	if (reporting)
+	if (reporting && !program_handler)
 		report(&f);
+	if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+		/*
+		 * A handler of the program's (or one installed before the
+		 * library): it sees a key fault as Linux reports one
+		 * (SEGV_PKUERR, si_pkey), on either backend, with the
+		 * library's key number.
+		 */
+		handed.info = info;
+		handed.code = info->si_code;
+		handed.pkey = pk__si_pkey(info);
+		pk__si_set_pkey(info, f.key);
+	}
 	/* Then as if the library were not there: a crash reporter installed
 	 * before it, or the default action (core dump) when the access runs
 	 * again. */
@@ -256,13 +311,40 @@ static int install(void)
 		sa.sa_sigaction = on_segv;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGSEGV, &sa, &previous)) {
+		if (pk__sigaction_real(SIGSEGV, &sa, &previous)) {
 			pk__lock_drop();
 			return -errno;
 		}
 		installed = 1;
 	}
 	pk__lock_drop();
+	return 0;
+}
+
+/*
+ * sigaction(SIGSEGV) from the program, through the interposer
+ * (interpose/signals.c): the library's handler stays first, so that
+ * pk_try and key faults keep working, and the program's handler is the
+ * one the library passes faults to.  old gets the program's previous
+ * handler, as without the library.  The library itself always tells
+ * the kernel through pk__sigaction_real.
+ */
+int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction was;
+
+	if (install())
+		return pk__sigaction_real(SIGSEGV, act, old);
+	pk__lock_take();
+	was = previous;
+	if (act) {
+		previous = *act;
+		program_handler = act->sa_handler != SIG_DFL &&
+				  act->sa_handler != SIG_IGN;
+	}
+	pk__lock_drop();
+	if (old)
+		*old = was;
 	return 0;
 }
 

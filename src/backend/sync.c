@@ -19,6 +19,7 @@
 
 #include "backend/sync.h"
 #include "core/arena.h"
+#include "os/sigaction.h"
 #include "os/tasks.h"
 
 struct target {
@@ -55,7 +56,7 @@ int pk__sync_init(void (*fn)(void *uc))
 	sa.sa_sigaction = on_sync;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 	sigfillset(&sa.sa_mask);
-	return sigaction(sync_signal, &sa, NULL) ? -errno : 0;
+	return pk__sigaction_real(sync_signal, &sa, NULL) ? -errno : 0;
 }
 
 int pk__sync_signal(void)

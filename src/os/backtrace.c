@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "os/backtrace.h"
@@ -85,7 +86,9 @@ static struct map map_file(const char *path)
 	if (fd < 0)
 		return m;
 	if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
-		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		/* The library's own mapping: past the interposed mmap. */
+		p = (void *)syscall(SYS_mmap, NULL, (size_t)st.st_size, PROT_READ,
+				    MAP_PRIVATE, fd, 0);
 		if (p != MAP_FAILED) {
 			m.base = p;
 			m.size = (size_t)st.st_size;
@@ -200,7 +203,7 @@ static void describe(struct pk__fmt *l, const void *ip, int exact)
 			off += !exact;
 		else
 			name[0] = 0;
-		munmap((void *)m.base, m.size);
+		syscall(SYS_munmap, m.base, m.size);
 	}
 	if (!name[0] && di.dli_sname && di.dli_saddr) {
 		size_t i;

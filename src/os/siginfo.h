@@ -24,4 +24,11 @@ static inline int pk__si_pkey(const siginfo_t *info)
 	return key;
 }
 
+/* Make info a key fault of key, as the kernel reports one. */
+static inline void pk__si_set_pkey(siginfo_t *info, int key)
+{
+	info->si_code = PK__SEGV_PKUERR;
+	memcpy((char *)info + 0x20, &key, sizeof(key));
+}
+
 #endif

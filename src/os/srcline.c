@@ -11,6 +11,7 @@
  * most two seconds and kills it if it hangs (on a lock held at the
  * fault, say); the report then has no source lines, nothing worse.
  */
+#include "os/sigaction.h"
 #include "os/srcline.h"
 
 #if PKEYS_HAVE_LIBDW
@@ -68,7 +69,9 @@ void pk__srclines_print(int fd, void *const *frames, int n, int exact_first)
 	pid = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
 	if (pid == 0) {
 		/* A fault here ends the copy, not a second report. */
-		signal(SIGSEGV, SIG_DFL);
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+		pk__sigaction_real(SIGSEGV, &dfl, NULL);
 		lookup(fd, frames, n, exact_first);
 		_exit(0);
 	}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared library's sigaction and signal, for SIGSEGV only (every
+ * other signal goes straight on): the library's handler stays first, so
+ * that pk_try and key faults keep working whatever the program
+ * installs, and hands the program's handler each fault as Linux reports
+ * a key fault (api/fault.c, pk__segv_sigaction).
+ *
+ * Until the library is in use (no backend chosen yet: no key exists),
+ * SIGSEGV goes straight on too: a sanitizer's runtime installs its
+ * handlers through here before it can run instrumented code, and the
+ * library records whatever is installed when it installs its own.
+ * Not instrumented, for the same reason (CMakeLists.txt).
+ */
+#include <errno.h>
+#include <signal.h>
+
+#include "api/api.h"
+#include "backend/select.h"
+#include "os/sigaction.h"
+#include "pkeys.h"
+
+PK_API int sigaction(int sig, const struct sigaction *act,
+		     struct sigaction *old)
+{
+	if (sig != SIGSEGV ||
+	    __atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE) ==
+		    &pk__backend_unchosen)
+		return pk__sigaction_real(sig, act, old);
+	return pk__segv_sigaction(act, old);
+}
+
+typedef void (*handler_fn)(int);
+
+PK_API handler_fn signal(int sig, handler_fn handler)
+{
+	struct sigaction sa, old;
+
+	if (sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig >= NSIG ||
+	    handler == SIG_ERR) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	/* glibc's signal(): BSD semantics, the handler stays installed. */
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old))
+		return SIG_ERR;
+	return old.sa_handler;
+}
