@@ -13,6 +13,8 @@
  *   - pkey_get and pkey_set work on numbers nobody holds (the register
  *     has bits for them): access disabled at first, and a freed number
  *     keeps the bits its last owner left in the thread;
+ *   - a SIGSEGV handler of the program's sees a key fault as
+ *     SEGV_PKUERR (4) with si_pkey the key and si_addr the address;
  *   - after execve the new program starts with access disabled for
  *     every number but 0, whatever the old one had set.
  *
@@ -20,6 +22,7 @@
  * 2 when pkey_alloc fails (no keys here).
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,21 @@ static int writable(char *p)
 	}
 	return pid > 0 && waitpid(pid, &status, 0) == pid &&
 	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static sigjmp_buf jump;
+static volatile int got_code, got_pkey;
+static void *volatile got_addr;
+
+static void on_segv(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	got_code = info->si_code;
+	/* si_pkey: after si_addr and the padded si_addr_lsb (64-bit). */
+	memcpy((void *)&got_pkey, (char *)info + 0x20, sizeof(int));
+	got_addr = info->si_addr;
+	siglongjmp(jump, 1);
 }
 
 /* The lowest number nobody holds: taken and given back. */
@@ -109,6 +127,27 @@ int main(int argc, char **argv)
 	CHECK(pkey_get(15) == PKEY_DISABLE_ACCESS);
 	CHECK(pkey_set(15, 0) == 0);
 	CHECK(pkey_get(15) == 0);
+
+	/* A key fault, as the program's own handler sees it. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	CHECK(p != MAP_FAILED && pkey_mprotect(p, pg, PROT_READ | PROT_WRITE, b) == 0);
+	CHECK(pkey_set(b, PKEY_DISABLE_ACCESS) == 0);
+	if (sigsetjmp(jump, 1) == 0) {
+		(void)*(volatile char *)(p + 24);
+		CHECK(!"the read went through");
+	}
+	CHECK(got_code == 4); /* SEGV_PKUERR */
+	CHECK(got_pkey == b);
+	CHECK(got_addr == p + 24);
+	CHECK(pkey_set(b, 0) == 0);
+	CHECK(munmap(p, pg) == 0);
 
 	/* Rights across execve: what the kernel gives a new program. */
 	CHECK(pkey_set(b, 0) == 0);
