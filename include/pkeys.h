@@ -394,7 +394,14 @@ struct pk_info {
 	int keys_total;	   /* keys the backend has, key 0 included */
 	int keys_available;
 	const char *guarantee; /* the backend's enforcement in one line */
-	void *spare[4];	   /* zeroed: room for later fields */
+	/*
+	 * The kernel can trap the instruction by which programs read the
+	 * CPU's features, which an emulation would need to show a program
+	 * keys the CPU lacks; 0 where it cannot, and on CPUs whose programs
+	 * learn their features otherwise (POWER: the auxiliary vector).
+	 */
+	int feature_trap;
+	void *spare[3];	   /* zeroed: room for later fields */
 };
 
 /* Fill *out.  Returns 0 (never fails once out is non-NULL; -EINVAL). */

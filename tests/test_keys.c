@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Keys: allocation, rights, counts, exhaustion, backend facts. */
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +84,15 @@ void test_backend_info(void)
 	/* The kernel cannot hand out keys the CPU cannot enforce. */
 	if (!info.cpu_ospke)
 		CHECK(!info.kernel_pkeys);
+	/* The feature trap is the kernel's CPUID faulting on x86: setting
+	 * the mode every program has (CPUID enabled) works only there. */
+#if defined(__x86_64__)
+	CHECK_EQ(info.feature_trap,
+		 syscall(SYS_arch_prctl, 0x1012 /* ARCH_SET_CPUID */, 1L) == 0);
+#else
+	CHECK_EQ(info.feature_trap, 0);
+#endif
+	CHECK(info.spare[0] == NULL && info.spare[2] == NULL);
 }
 
 /*

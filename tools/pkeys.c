@@ -124,6 +124,8 @@ static int info(int json)
 		json_str("reason", in.reason, ",");
 		printf("  \"keys_total\": %d,\n", in.keys_total);
 		printf("  \"keys_available\": %d,\n", in.keys_available);
+		printf("  \"feature_trap\": %s,\n",
+		       in.feature_trap ? "true" : "false");
 		json_str("guarantee", in.guarantee, "");
 		printf("}\n");
 	} else {
@@ -138,6 +140,14 @@ static int info(int json)
 		printf("why:        %s\n", in.reason);
 		printf("keys:       %d available of %d (key 0 is the default)\n",
 		       in.keys_available, in.keys_total);
+		if (strcmp(in.backend, "emu") == 0)
+			printf("features:   %s\n",
+			       in.feature_trap
+				       ? "the kernel can trap the CPU's feature "
+					 "query"
+				       : "the kernel cannot trap the CPU's feature "
+					 "query: programs that check it for keys "
+					 "see none, also under pkeys run");
 		printf("guarantee:  %s\n", in.guarantee);
 	}
 	return rc ? 1 : 0;

@@ -60,6 +60,7 @@ int pk_info(struct pk_info *out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	pk__arch_features(&out->cpu_pku, &out->cpu_ospke);
+	out->feature_trap = pk__arch_feature_trap();
 #ifdef SYS_pkey_alloc
 	/* The raw call executes no key instruction, so it is safe anywhere. */
 	if (b && b->hardware) {

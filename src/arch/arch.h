@@ -20,6 +20,9 @@
  *                            kernel enabled them (both 0 where unknown)
  *   PK__ARCH_PAGE_MAX        the largest page size Linux uses on the CPU
  *                            (core/seal.h aligns sealed state to it)
+ *   pk__arch_feature_trap()  1 when the kernel can make the CPU's
+ *                            feature query fault for this process
+ *                            (pk_info), else 0
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:

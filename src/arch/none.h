@@ -19,6 +19,11 @@ static inline void pk__arch_features(int *cpu, int *os)
 	*cpu = *os = 0;
 }
 
+static inline int pk__arch_feature_trap(void)
+{
+	return 0;
+}
+
 static inline int pk__arch_fault_info(const void *uc, int *access, void **ip)
 {
 	(void)uc;

@@ -55,6 +55,13 @@ extern __thread uint64_t pk__ppc_amr __attribute__((tls_model("initial-exec")));
 /* ISA 2.06 (POWER7) and later have a user-writable AMR. */
 #define PK__PPC_HWCAP_ARCH_2_06 0x00000100ul
 
+/* Programs learn POWER's features from the auxiliary vector (AT_HWCAP,
+ * AT_HWCAP2), not from an instruction: nothing to trap. */
+static inline int pk__arch_feature_trap(void)
+{
+	return 0;
+}
+
 static inline void pk__arch_features(int *cpu, int *os)
 {
 	long key;

@@ -17,7 +17,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/ucontext.h>
+#include <unistd.h>
 
 #include "pkeys.h"
 
@@ -47,6 +49,16 @@ static inline void pk__arch_features(int *cpu, int *os)
 
 	*cpu = (c >> 3) & 1;
 	*os = (c >> 4) & 1;
+}
+
+/*
+ * CPUID faulting (arch_prctl ARCH_SET_CPUID): asking for the mode
+ * programs always have, CPUID working, changes nothing where the kernel
+ * offers it and fails with ENODEV where the CPU lacks it.
+ */
+static inline int pk__arch_feature_trap(void)
+{
+	return syscall(SYS_arch_prctl, 0x1012 /* ARCH_SET_CPUID */, 1L) == 0;
 }
 
 static inline int pk__arch_probe(char *why, size_t len)
