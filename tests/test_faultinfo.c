@@ -809,3 +809,43 @@ void test_fault_program_handler_pkuerr(void)
 	CHECK_EQ(sigaction(SIGSEGV, &old, &back), 0);
 	CHECK(back.sa_handler == plain_handler);
 }
+
+/*
+ * SA_RESETHAND, as the kernel does it: the program's handler runs once,
+ * then the default action is back (sigaction says so) and the next key
+ * fault ends the process with SIGSEGV.
+ */
+void test_fault_program_handler_resethand(void)
+{
+	char *p = pkt_map(1, RW);
+	int k = pkt_key(PK_DISABLE_ACCESS), status;
+	struct sigaction sa, now;
+	pid_t pid;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = own_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+	pkt_tlb_flush();
+	own_code = 0;
+	if (sigsetjmp(own_jump, 1) == 0) {
+		*(volatile char *)(p + 1) = 1;
+		pkt_fail(__FILE__, __LINE__, "the write went through");
+	}
+	CHECK_EQ(own_code, 4);
+	CHECK_EQ(sigaction(SIGSEGV, NULL, &now), 0);
+	CHECK(now.sa_handler == SIG_DFL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit { unsigned long cur, max; } none = {0, 0};
+		syscall(SYS_setrlimit, 4 /* RLIMIT_CORE */, &none);
+		pkt_tlb_flush();
+		*(volatile char *)(p + 2) = 1;
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+}
