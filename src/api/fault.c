@@ -39,6 +39,7 @@
 static __thread struct {
 	const siginfo_t *info;
 	int code, pkey;
+	unsigned rights; /* the faulting thread's, before the handler's */
 } handed __attribute__((tls_model("initial-exec")));
 
 int pk_key_set_name(int key, const char *name)
@@ -76,6 +77,8 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 		kernel.si_code = handed.code;
 		memcpy((char *)&kernel + 0x20, &handed.pkey, sizeof(int));
 		info = &kernel;
+	} else {
+		handed.info = NULL;
 	}
 	memset(out, 0, sizeof(*out));
 	out->addr = info->si_addr;
@@ -91,6 +94,9 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 		out->rights = 0;
 		return 0;
 	}
+	/* The rights at the fault, not the handler's (pass_on). */
+	if (info == &kernel)
+		out->rights = handed.rights;
 	if (pk__keys[out->key].name[0])
 		out->name = pk__keys[out->key].name;
 	/* With signals blocked, as every holder of the lock. */
@@ -213,6 +219,40 @@ static void report(const struct pk_fault *f)
  * leaves our handler in place, a default one terminates the process
  * now, with a core dump, as it would have.
  */
+/*
+ * On the emulation, the program's handler starts with the rights the
+ * kernel gives a signal handler on this CPU's hardware (x86: every key
+ * but 0 access-disabled; POWER keeps the interrupted rights), and the
+ * interrupted rights come back when it returns, as the kernel does with
+ * the register in the signal frame; a handler that leaves by siglongjmp
+ * keeps its own, as there too.  On the hardware backend the kernel does
+ * all this itself.
+ */
+#if defined(PK__ARCH_HANDLER_RESETS) && PK__ARCH_HANDLER_RESETS
+#define ENTRY_RIGHTS 1
+#else
+#define ENTRY_RIGHTS 0
+#endif
+#define NOT_HELD 0xff
+
+static void enter_handler_rights(unsigned char *saved)
+{
+	for (int k = 1; k < PK__KEYS; k++) {
+		int r = pk_get(k);
+
+		saved[k] = r < 0 ? NOT_HELD : (unsigned char)r;
+		if (r >= 0 && r != PK_DISABLE_ACCESS)
+			pk_set(k, PK_DISABLE_ACCESS);
+	}
+}
+
+static void leave_handler_rights(const unsigned char *saved)
+{
+	for (int k = 1; k < PK__KEYS; k++)
+		if (saved[k] != NOT_HELD && pk_get(k) != saved[k])
+			pk_set(k, saved[k]);
+}
+
 /* The kernel's default action for SIGSEGV from now on. */
 static void default_segv(void)
 {
@@ -240,15 +280,23 @@ static void pass_on(int sig, siginfo_t *info, void *uc)
 		program_handler = 0;
 	}
 	if (handler) {
+		const struct pk__backend *b = pk__backend_peek();
+		int emulate = ENTRY_RIGHTS && program_handler && b && !b->hardware;
+		unsigned char rights[PK__KEYS];
+
 		/* The handler's mask, as the kernel would block it. */
 		mask = once.sa_mask;
 		if (!(once.sa_flags & SA_NODEFER))
 			sigaddset(&mask, sig);
 		pthread_sigmask(SIG_BLOCK, &mask, &saved);
+		if (emulate)
+			enter_handler_rights(rights);
 		if (once.sa_flags & SA_SIGINFO)
 			once.sa_sigaction(sig, info, uc);
 		else
 			once.sa_handler(sig);
+		if (emulate)
+			leave_handler_rights(rights);
 		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	} else if (!sent) {
 		default_segv();
@@ -265,6 +313,9 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 	struct pk_fault f;
 	struct try_frame *t = tries;
 
+	/* A new fault: what an earlier one handed on is stale (its siginfo
+	 * may sit at the same address). */
+	handed.info = NULL;
 	/* A fault under the library's lock is never a key fault to
 	 * recover from (core/lock.h): jumping out would keep the lock. */
 	if (pk__lock_mine() || pk_fault_decode(info, uc, &f) != 1) {
@@ -292,6 +343,7 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 		handed.info = info;
 		handed.code = info->si_code;
 		handed.pkey = pk__si_pkey(info);
+		handed.rights = f.rights;
 		pk__si_set_pkey(info, f.key);
 	}
 	/* Then as if the library were not there: a crash reporter installed
