@@ -15,7 +15,7 @@
 #include "core/seal.h"
 #include "os/page.h"
 
-/* More than the blocks a call opens (arena, registry, keys, bindings). */
+/* More than the blocks a call opens (key table, bindings, arena). */
 #define OPEN_MAX 8
 
 /* Under the lock. */
@@ -33,25 +33,32 @@ static int protect(uintptr_t start, size_t len, int prot)
 	return (int)syscall(SYS_mprotect, start, len, prot);
 }
 
+/* Whether a block can be sealed: alone on its pages (not so where the
+ * page size is above PK__SEAL_ALIGN; it then stays writable). */
+static int sealable(uintptr_t start, size_t len)
+{
+	return len && !(start & (pk__page_size() - 1));
+}
+
+static int is_open(uintptr_t start)
+{
+	for (int i = 0; i < open_n; i++)
+		if (open_now[i].start == start)
+			return 1;
+	return 0;
+}
+
 void pk__seal_open(const void *start, size_t len)
 {
 	uintptr_t s = (uintptr_t)start;
-	int i;
 
-	/* Not alone on its pages (a page size above PK__SEAL_ALIGN): left
-	 * writable, never sealed. */
-	if (!len || (s & (pk__page_size() - 1)))
+	if (!sealable(s, len) || is_open(s))
 		return;
-	for (i = 0; i < open_n && open_now[i].start != s; i++)
-		;
-	if (i < open_n && open_now[i].len >= len)
-		return;
-	if (i == OPEN_MAX || protect(s, len, PROT_READ | PROT_WRITE))
+	if (open_n == OPEN_MAX || protect(s, len, PROT_READ | PROT_WRITE))
 		abort();
-	open_now[i].start = s;
-	open_now[i].len = len;
-	if (i == open_n)
-		open_n++;
+	open_now[open_n].start = s;
+	open_now[open_n].len = len;
+	open_n++;
 }
 
 /*
@@ -74,13 +81,8 @@ extern const struct pk__seal_block __stop_pk_seal_set[]
 void pk__seal_init(void)
 {
 	for (const struct pk__seal_block *b = __start_pk_seal_set;
-	     b && b < __stop_pk_seal_set; b++) {
-		int i;
-
-		for (i = 0; i < open_n && open_now[i].start != (uintptr_t)b->start;
-		     i++)
-			;
-		if (i == open_n && !((uintptr_t)b->start & (pk__page_size() - 1)))
+	     b && b < __stop_pk_seal_set; b++)
+		if (sealable((uintptr_t)b->start, b->len) &&
+		    !is_open((uintptr_t)b->start))
 			protect((uintptr_t)b->start, b->len, PROT_READ);
-	}
 }

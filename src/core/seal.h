@@ -55,7 +55,7 @@ struct pk__seal_block {
 
 /*
  * Make [start, start + len) writable until the lock is dropped; start
- * page-aligned.  A block already open with a shorter length grows.
+ * page-aligned.  Opening an open block does nothing.
  * Lock held.  Aborts if the kernel refuses (it would only refuse for
  * lack of memory to split a mapping, and opening merges mappings).
  */
