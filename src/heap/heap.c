@@ -152,7 +152,7 @@ static size_t locked_now(void)
  */
 static int lock_pages(struct pk_heap *h)
 {
-	size_t len = h->npages << h->shift, limit, room;
+	size_t len = h->npages << h->shift, limit, room, locked;
 	struct msg m = {0};
 	char lim[32];
 	int err;
@@ -174,8 +174,8 @@ static int lock_pages(struct pk_heap *h)
 		pk__heap_deliver(h, &m, 0);
 		return -EPERM;
 	}
-	room = limit == SIZE_MAX ? len : limit - (limit < locked_now() ? limit
-								: locked_now());
+	locked = limit == SIZE_MAX ? 0 : locked_now();
+	room = limit == SIZE_MAX ? len : limit - (locked < limit ? locked : limit);
 	room = (room < len ? room : len) & ~(h->page - 1);
 	/* Others may lock meanwhile: halve until the kernel agrees. */
 	while (room && mlock2(h->base, room, MLOCK_ONFAULT))
