@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "backend/select.h"
+#include "interpose/interpose.h"
 #include "os/sigaction.h"
 #include "pkeys.h"
 
@@ -31,13 +32,21 @@ PK_API int sigaction(int sig, const struct sigaction *act,
 }
 
 typedef void (*handler_fn)(int);
+typedef handler_fn (*signal_fn)(int, handler_fn);
 
 PK_API handler_fn signal(int sig, handler_fn handler)
 {
 	struct sigaction sa, old;
 
-	if (sig == SIGKILL || sig == SIGSTOP || sig < 1 || sig >= NSIG ||
-	    handler == SIG_ERR) {
+	if (sig != SIGSEGV) {
+		NEXT(signal_fn, signal);
+		if (!next_signal) {
+			errno = ENOSYS;
+			return SIG_ERR;
+		}
+		return next_signal(sig, handler);
+	}
+	if (handler == SIG_ERR) {
 		errno = EINVAL;
 		return SIG_ERR;
 	}
