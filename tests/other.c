@@ -16,3 +16,17 @@ int pkt_other_mprotect(void *addr, size_t len, int prot)
 {
 	return mprotect(addr, len, prot);
 }
+
+/* A write from another object, in a function no dynamic symbol names
+ * (test_fault_report_library finds it in the library's own table). */
+static void __attribute__((noinline)) other_store(char *p)
+{
+	*(volatile char *)p = 1;
+	__asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+void pkt_other_touch(char *p)
+{
+	other_store(p);
+	__asm__ volatile("" ::: "memory");
+}

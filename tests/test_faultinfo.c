@@ -4,10 +4,12 @@
  * restoring rights, chaining to the program's own handler, the default
  * report, and what rights signal handlers run with.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -892,4 +894,63 @@ void test_fault_program_handler_rights(void)
 		CHECK_EQ(entry_seen, 0);
 		CHECK_EQ(pk_get(entry_key), PK_DISABLE_WRITE);
 	}
+}
+
+/*
+ * The report names the functions of a library loaded by a relative
+ * path (a copy of tests/other.c's library, dlopen'ed as ./name from its
+ * folder), a static one too: from that library's own symbol table, not
+ * the program's.
+ */
+void test_fault_report_library(void)
+{
+	char *p = pkt_map(1, RW), out[4096], exe[4096], dir[4096], *slash;
+	int k = pkt_key(PK_DISABLE_ACCESS), fds[2], status;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 64);
+	size_t used = 0;
+	pid_t pid;
+
+	CHECK(n > 0);
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	CHECK(slash != NULL);
+	*slash = 0;
+	snprintf(dir, sizeof(dir), "/tmp/pktest-lib-%d", (int)getpid());
+	CHECK(mkdir(dir, 0700) == 0);
+	char cmd[8192 + 64];
+	snprintf(cmd, sizeof(cmd), "cp %s/libpktest_other.so %s/copy.so", exe,
+		 dir);
+	CHECK_EQ(system(cmd), 0);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
+	CHECK_EQ(pipe(fds), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit { unsigned long cur, max; } none = {0, 0};
+		void (*other_touch)(char *);
+		void *h;
+
+		syscall(SYS_setrlimit, 4 /* RLIMIT_CORE */, &none);
+		dup2(fds[1], 2);
+		signal(SIGSEGV, SIG_DFL);
+		if (chdir(dir) || !(h = dlopen("./copy.so", RTLD_NOW)))
+			_exit(3);
+		other_touch = (void (*)(char *))dlsym(h, "pkt_other_touch");
+		if (!other_touch || pk_fault_report(0))
+			_exit(4);
+		other_touch(p);
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
+		used += (size_t)n;
+	out[used] = 0;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_EQ(system(cmd), 0);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+		pkt_fail(__FILE__, __LINE__, "child status %#x: %s", status, out);
+	if (!strstr(out, "  #0 0x") || !strstr(out, " other_store+0x") ||
+	    !strstr(out, " pkt_other_touch+0x") || !strstr(out, "(./copy.so)"))
+		pkt_fail(__FILE__, __LINE__, "report was: %s", out);
 }

@@ -28,7 +28,6 @@
 #include "os/fmt.h"
 #include "os/sigaction.h"
 #include "os/siginfo.h"
-#include "os/srcline.h"
 #include "os/page.h"
 
 /*
@@ -77,8 +76,6 @@ int pk_fault_decode(const siginfo_t *info, const void *ucontext,
 		kernel.si_code = handed.code;
 		memcpy((char *)&kernel + 0x20, &handed.pkey, sizeof(int));
 		info = &kernel;
-	} else {
-		handed.info = NULL;
 	}
 	memset(out, 0, sizeof(*out));
 	out->addr = info->si_addr;
@@ -180,45 +177,14 @@ static void *callback_ctx;
 static void report(const struct pk_fault *f)
 {
 	char text[512];
-	void *frames[32];
-	int n, first, len = pk_fault_format(f, text, sizeof(text));
+	int len = pk_fault_format(f, text, sizeof(text));
 
 	if (len >= (int)sizeof(text))
 		len = sizeof(text) - 1;
 	(void)!write(STDERR_FILENO, text, (size_t)len);
-	n = pk__backtrace(frames, 32);
-	/* Start at the faulting instruction: skip this handler's frames. */
-	for (first = 0; first < n && frames[first] != f->ip; first++)
-		;
-	if (first == n) {
-		/* The unwinder did not cross the signal frame (musl's has no
-		 * unwind information): the faulting instruction at least. */
-		frames[0] = f->ip;
-		first = 0;
-		n = 1;
-	}
-	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
-	pk__backtrace_print(STDERR_FILENO, frames + first, n - first, 1);
-	if (n == 1 && first == 0 && !pk__backtrace(frames, 1)) {
-		static const char none[] =
-			"  (no unwinder in this build: the faulting "
-			"instruction only)\n";
-
-		(void)!write(STDERR_FILENO, none, sizeof(none) - 1);
-	}
-	pk__srclines_print(STDERR_FILENO, frames + first, n - first, 1);
+	pk__backtrace_report(STDERR_FILENO, f->ip);
 }
 
-/*
- * Not ours to handle: do what would have happened without the library.
- * A handler installed before us gets the signal.  Otherwise a fault
- * (si_code > 0) gets the default action when the faulting access runs
- * again: the kernel kills for a synchronous fault even when SIGSEGV is
- * ignored.  A SIGSEGV sent by kill(2), tgkill(2) or sigqueue(3)
- * (si_code <= 0) runs nothing again: an ignored one is dropped and
- * leaves our handler in place, a default one terminates the process
- * now, with a core dump, as it would have.
- */
 /*
  * On the emulation, the program's handler starts with the rights the
  * kernel gives a signal handler on this CPU's hardware (x86: every key
@@ -264,6 +230,16 @@ static void default_segv(void)
 	pk__sigaction_real(SIGSEGV, &dfl, NULL);
 }
 
+/*
+ * Not ours to handle: do what would have happened without the library.
+ * A handler installed before us gets the signal.  Otherwise a fault
+ * (si_code > 0) gets the default action when the faulting access runs
+ * again: the kernel kills for a synchronous fault even when SIGSEGV is
+ * ignored.  A SIGSEGV sent by kill(2), tgkill(2) or sigqueue(3)
+ * (si_code <= 0) runs nothing again: an ignored one is dropped and
+ * leaves our handler in place, a default one terminates the process
+ * now, with a core dump, as it would have.
+ */
 static void pass_on(int sig, siginfo_t *info, void *uc)
 {
 	int sent = info && info->si_code <= 0;

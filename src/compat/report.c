@@ -26,7 +26,7 @@
 #include "os/backtrace.h"
 #include "os/fmt.h"
 #include "os/siginfo.h"
-#include "os/srcline.h"
+#include "os/sigaction.h"
 
 static struct sigaction previous;
 static int reported;
@@ -58,8 +58,8 @@ static void report(const siginfo_t *info, const void *uc)
 {
 	char buf[320];
 	struct pk__fmt t = {buf, sizeof(buf), 0};
-	void *frames[32], *ip = NULL;
-	int access = 0, n, first;
+	void *ip = NULL;
+	int access = 0;
 	int key = pk__si_pkey(info);
 
 	pk__arch_fault_info(uc, &access, &ip);
@@ -80,17 +80,7 @@ static void report(const siginfo_t *info, const void *uc)
 	(void)!write(STDERR_FILENO, buf,
 		     t.need < sizeof(buf) ? t.need : sizeof(buf) - 1);
 
-	n = pk__backtrace(frames, 32);
-	for (first = 0; first < n && frames[first] != ip; first++)
-		;
-	if (first == n) {
-		frames[0] = ip;
-		first = 0;
-		n = 1;
-	}
-	(void)!write(STDERR_FILENO, "pkeys: backtrace:\n", 18);
-	pk__backtrace_print(STDERR_FILENO, frames + first, n - first, 1);
-	pk__srclines_print(STDERR_FILENO, frames + first, n - first, 1);
+	pk__backtrace_report(STDERR_FILENO, ip);
 }
 
 static void on_segv(int sig, siginfo_t *info, void *uc)
@@ -108,7 +98,9 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 		   previous.sa_handler != SIG_IGN) {
 		previous.sa_handler(sig);
 	} else {
-		signal(SIGSEGV, SIG_DFL);
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+		pk__sigaction_real(SIGSEGV, &dfl, NULL);
 	}
 }
 
@@ -125,5 +117,5 @@ __attribute__((constructor)) static void install(void)
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &previous);
+	pk__sigaction_real(SIGSEGV, &sa, &previous);
 }

@@ -15,12 +15,14 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "os/backtrace.h"
 #include "os/fmt.h"
+#include "os/srcline.h"
 
 #if PKEYS_HAVE_UNWIND
 #include <unwind.h>
@@ -189,11 +191,19 @@ static void describe(struct pk__fmt *l, const void *ip, int exact)
 
 	if (!dladdr(ip, &di) || !di.dli_fbase)
 		return;
-	/* The program's own name may be relative, or empty. */
-	path = di.dli_fname && di.dli_fname[0] == '/' ? di.dli_fname
-						       : "/proc/self/exe";
+	/*
+	 * The program's own name may be empty, or relative to a directory
+	 * the process has left: the kernel's link to it names the file.
+	 * (The program is the object whose headers are the kernel's
+	 * AT_PHDR; its ELF header is mapped at its base.)
+	 */
+	path = di.dli_fname;
+	if ((uintptr_t)di.dli_fbase +
+		    ((const ElfW(Ehdr) *)di.dli_fbase)->e_phoff ==
+	    getauxval(AT_PHDR))
+		path = "/proc/self/exe";
 	name[0] = 0;
-	m = map_file(path);
+	m = map_file(path ? path : "");
 	if (m.base) {
 		uint64_t vaddr = (uintptr_t)ip - (uintptr_t)di.dli_fbase +
 				 first_vaddr(&m);
@@ -240,4 +250,30 @@ void pk__backtrace_print(int fd, void *const *frames, int n, int exact_first)
 		pk__fmt_put(&l, "\n");
 		(void)!write(fd, buf, l.need < sizeof(buf) ? l.need : sizeof(buf) - 1);
 	}
+}
+
+void pk__backtrace_report(int fd, void *ip)
+{
+	static const char none[] =
+		"  (no unwinder in this build: the faulting instruction only)\n";
+	void *frames[32];
+	int n = pk__backtrace(frames, 32), first;
+
+	for (first = 0; first < n && frames[first] != ip; first++)
+		;
+	(void)!write(fd, "pkeys: backtrace:\n", 18);
+	if (first == n) {
+		/* The unwinder did not cross the signal frame (musl's has no
+		 * unwind information), or there is none: the faulting
+		 * instruction at least. */
+		frames[0] = ip;
+		first = 0;
+		n = 1;
+		pk__backtrace_print(fd, frames, 1, 1);
+		if (!pk__backtrace(frames + 1, 1))
+			(void)!write(fd, none, sizeof(none) - 1);
+	} else {
+		pk__backtrace_print(fd, frames + first, n - first, 1);
+	}
+	pk__srclines_print(fd, frames + first, n - first, 1);
 }

@@ -23,5 +23,12 @@ void pk__backtrace_warm(void);
  * Async-signal-safe.
  */
 void pk__backtrace_print(int fd, void *const *frames, int n, int exact_first);
+/*
+ * A fault report's backtrace, from a SIGSEGV handler: "pkeys:
+ * backtrace:" and the frames from the faulting instruction ip on (the
+ * handler's own left out), then their source lines where the build has
+ * them (os/srcline.h).  Async-signal-safe as the above.
+ */
+void pk__backtrace_report(int fd, void *ip);
 
 #endif
