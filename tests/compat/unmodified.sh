@@ -16,9 +16,11 @@
 #     where the hardware has keys;
 #   - a stray write kills it with SIGSEGV under `pkeys run`;
 #   - rebuilt with <pkeys/glibc.h> (glibc_pkey_ported) it passes plainly.
-# `pkeys run` itself: LD_PRELOAD unchanged on hardware keys, the preload
-# library appended to it on the emulation, exit 127 for a missing
-# command and 125 when no backend works.
+# `pkeys run` itself: only the fault report (libpkeys_report.so) in
+# LD_PRELOAD on hardware keys, the preload library appended to it on the
+# emulation, exit 127 for a missing command and 125 when no backend works.
+# tests/compat/pkey_numbers.c: key numbers, rights and a handler's view
+# of a key fault, plainly on hardware keys and under pkeys run.
 # It warns about static programs, which LD_PRELOAD cannot reach.
 # Prints PASS/FAIL per check and "unmodified/ENV: N passed, N failed,
 # N skipped"; exits 1 when a check failed.
