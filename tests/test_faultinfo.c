@@ -229,13 +229,27 @@ void test_fault_callback(void)
 	CHECK_EQ(pk_fault_set_handler(NULL, NULL), 0);
 }
 
+/* A forked child's stderr (the write end of fds) and its exit status. */
+static int child_stderr(pid_t pid, int fds[2], char *out, size_t len)
+{
+	size_t used = 0;
+	ssize_t n;
+	int status;
+
+	close(fds[1]);
+	while ((n = read(fds[0], out + used, len - 1 - used)) > 0)
+		used += (size_t)n;
+	out[used] = 0;
+	close(fds[0]);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
 /* The default report: one paragraph and a backtrace, then SIGSEGV. */
 void test_fault_report(void)
 {
 	char *p = pkt_map(1, RW), out[4096];
 	int k = pkt_key(PK_DISABLE_ACCESS), fds[2], status;
-	size_t used = 0;
-	ssize_t n;
 	pid_t pid;
 
 	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
@@ -255,11 +269,7 @@ void test_fault_report(void)
 		write_target(NULL);
 		_exit(0);
 	}
-	close(fds[1]);
-	while ((n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
-		used += (size_t)n;
-	out[used] = 0;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	status = child_stderr(pid, fds, out, sizeof(out));
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
 		pkt_fail(__FILE__, __LINE__, "child status %#x, stderr: %s",
 			 status, out);
@@ -907,7 +917,6 @@ void test_fault_report_library(void)
 	char *p = pkt_map(1, RW), out[4096], exe[4096], dir[4096], *slash;
 	int k = pkt_key(PK_DISABLE_ACCESS), fds[2], status;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 64);
-	size_t used = 0;
 	pid_t pid;
 
 	CHECK(n > 0);
@@ -941,11 +950,7 @@ void test_fault_report_library(void)
 		other_touch(p);
 		_exit(0);
 	}
-	close(fds[1]);
-	while ((n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
-		used += (size_t)n;
-	out[used] = 0;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	status = child_stderr(pid, fds, out, sizeof(out));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_EQ(system(cmd), 0);
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
