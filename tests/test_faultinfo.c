@@ -912,23 +912,22 @@ void test_fault_program_handler_rights(void)
  * folder), a static one too: from that library's own symbol table, not
  * the program's.
  */
+int pkt_other_munmap(void *addr, size_t len);
+
 void test_fault_report_library(void)
 {
-	char *p = pkt_map(1, RW), out[4096], exe[4096], dir[4096], *slash;
+	char *p = pkt_map(1, RW), out[4096], dir[64];
 	int k = pkt_key(PK_DISABLE_ACCESS), fds[2], status;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 64);
+	Dl_info other;
 	pid_t pid;
 
-	CHECK(n > 0);
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	CHECK(slash != NULL);
-	*slash = 0;
+	/* The library where the loader found it (the VM copies it to its
+	 * build path, not beside the test program). */
+	CHECK(dladdr((void *)pkt_other_munmap, &other) && other.dli_fname);
 	snprintf(dir, sizeof(dir), "/tmp/pktest-lib-%d", (int)getpid());
 	CHECK(mkdir(dir, 0700) == 0);
-	char cmd[8192 + 64];
-	snprintf(cmd, sizeof(cmd), "cp %s/libpktest_other.so %s/copy.so", exe,
-		 dir);
+	char cmd[4096 + 128];
+	snprintf(cmd, sizeof(cmd), "cp %s %s/copy.so", other.dli_fname, dir);
 	CHECK_EQ(system(cmd), 0);
 	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, k), 0);
 	CHECK_EQ(pipe(fds), 0);
@@ -955,7 +954,9 @@ void test_fault_report_library(void)
 	CHECK_EQ(system(cmd), 0);
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
 		pkt_fail(__FILE__, __LINE__, "child status %#x: %s", status, out);
+	/* The caller too, where the build has an unwinder. */
 	if (!strstr(out, "  #0 0x") || !strstr(out, " other_store+0x") ||
-	    !strstr(out, " pkt_other_touch+0x") || !strstr(out, "(./copy.so)"))
+	    !strstr(out, "(./copy.so)") ||
+	    (!strstr(out, "no unwinder") && !strstr(out, " pkt_other_touch+0x")))
 		pkt_fail(__FILE__, __LINE__, "report was: %s", out);
 }
