@@ -66,6 +66,10 @@ add_dependencies(pktest glibc_pkey_program)
 # Key numbers and rights as Linux gives them, the same way.
 add_executable(pkey_numbers tests/compat/pkey_numbers.c)
 add_dependencies(pktest pkey_numbers)
+# Threads and signal handlers with keys, as Linux gives them.
+add_executable(pkey_threads tests/compat/pkey_threads.c)
+target_link_libraries(pkey_threads PRIVATE Threads::Threads)
+add_dependencies(pktest pkey_threads)
 endif()
 
 # The same source ported: the header is its one change (forced in with

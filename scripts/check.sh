@@ -3,7 +3,8 @@
 # make check: every test suite, per backend and environment, then one
 # closing line "N passed, N failed".
 #
-#   native    emulation suite, and the hardware suite (skipped here
+#   native    emulation suite, in its default and its exact mode
+#             (PKEYS_EMU=exact), and the hardware suite (skipped here
 #             unless the CPU has PKU), release build with -Werror
 #   asan      the emulation suite under AddressSanitizer + UBSan
 #   tsan      the emulation suite under ThreadSanitizer
@@ -85,6 +86,8 @@ if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 			'PKTEST_ENV=vm-hw PKEYS_BACKEND=hw hpp_check; PKTEST_ENV=vm-emu PKEYS_BACKEND=emu hpp_check'
 	fi
 	suite emu-native ./build/pktest --backend emu
+	# The emulation's exact mode: the same suite, per-thread rights.
+	PKTEST_ENV=exact PKEYS_EMU=exact suite emu-exact ./build/pktest --backend emu
 	suite hw-native ./build/pktest --backend hw
 	if [ -f tests/vm/run-in-vm.sh ]; then
 		suite vm bash tests/vm/run-in-vm.sh -t 1200 -f build/pktest \
@@ -161,7 +164,7 @@ if sh scripts/deps.sh ppc; then
 		b=build-ppc64le
 		suite unmodified-ppc64 bash tests/vm/run-in-vm.sh -a ppc64le -k 6.1 -t 600 \
 			-f $b/pkeys -f $b/libpkeys_preload.so -f $b/libpkeys_report.so \
-			-f $b/glibc_pkey_program -f $b/pkey_numbers \
+			-f $b/glibc_pkey_program -f $b/pkey_numbers -f $b/pkey_threads \
 			-f $b/glibc_pkey_ported -f tests/compat/unmodified.sh -- \
 			sh /bin/unmodified.sh /bin ppc64
 		grep -q '^unmodified/ppc64: [1-9][0-9]* passed' "$out/unmodified-ppc64.log" ||

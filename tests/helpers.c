@@ -38,9 +38,25 @@ int pkt_exact(void)
 	return strcmp(pk_backend_name(), "emu") != 0;
 }
 
+int pkt_exact_mode(void)
+{
+	const char *mode = getenv("PKEYS_EMU");
+
+	return !pkt_exact() && mode && strcmp(mode, "exact") == 0;
+}
+
+int pkt_per_thread(void)
+{
+	return pkt_exact() || pkt_exact_mode();
+}
+
 int pkt_handler_resets(void)
 {
-	return strcmp(pk_backend_name(), "x86_pku") == 0;
+#if defined(__x86_64__)
+	return 1;
+#else
+	return 0;
+#endif
 }
 
 /*

@@ -39,16 +39,22 @@ void pkt_fail(const char *file, int line, const char *fmt, ...)
 void pkt_skip(const char *why) __attribute__((noreturn));
 
 size_t pkt_page(void);
-/*
- * 1 when each thread's rights are enforced on its own accesses (hardware),
- * 0 on the emulation, where a key's pages open while any thread holds its
- * rights.  Tests use it only where the two documented guarantees differ.
- */
+/* 1 on hardware keys, 0 on the emulation. */
 int pkt_exact(void);
+/* 1 on the emulation's exact mode (PKEYS_EMU=exact). */
+int pkt_exact_mode(void);
+/*
+ * 1 when each thread's rights are enforced on its own accesses (hardware,
+ * and the emulation's exact mode), 0 on the emulation's default mode,
+ * where a key's pages open while any thread holds its rights.  Tests use
+ * it only where the two documented guarantees differ.
+ */
+int pkt_per_thread(void);
 /*
  * 1 where signal handlers start with the kernel's initial rights and the
- * interrupted rights come back on return (x86 hardware); 0 where they
- * keep the thread's rights and what they set stays (POWER, emulation).
+ * interrupted rights come back on return (x86, on hardware keys and, as
+ * there, on the emulation); 0 where they keep the thread's rights and
+ * what they set stays (POWER).
  */
 int pkt_handler_resets(void);
 /* The first address past user space (TASK_SIZE), or 0 where unknown. */

@@ -128,7 +128,7 @@ int pkt_no_backend_main(void)
 	return 0;
 }
 
-static int run_without_backend(const char *env)
+static int run_without_backend(const char *env, const char *emu_mode)
 {
 	int status;
 	pid_t pid = fork();
@@ -136,6 +136,8 @@ static int run_without_backend(const char *env)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		setenv("PKEYS_BACKEND", env, 1);
+		if (emu_mode)
+			setenv("PKEYS_EMU", emu_mode, 1);
 		execl("/proc/self/exe", "pktest", "--no-backend", (char *)NULL);
 		_exit(127);
 	}
@@ -147,9 +149,11 @@ void test_no_backend(void)
 {
 	struct pk_info info;
 
-	CHECK_EQ(run_without_backend("bogus"), 0);
+	CHECK_EQ(run_without_backend("bogus", NULL), 0);
 	/* Forcing the hardware backend where it cannot work is an error. */
 	pk_info(&info);
 	if (!info.cpu_ospke)
-		CHECK_EQ(run_without_backend("hw"), 0);
+		CHECK_EQ(run_without_backend("hw", NULL), 0);
+	/* So is an emulation mode it does not have (EINVAL). */
+	CHECK_EQ(run_without_backend("emu", "bogus"), 0);
 }

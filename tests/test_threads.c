@@ -67,7 +67,7 @@ static void *inheritor(void *arg)
 	/* Its own change does not reach its creator. */
 	CHECK_EQ(pk_set(key, PK_DISABLE_ACCESS), 0);
 	CHECK_EQ(pk_get(key), PK_DISABLE_ACCESS);
-	if (pkt_exact())
+	if (pkt_per_thread())
 		EXPECT_FAULT(page, R, key);
 	else /* emulation: the page stays readable while main may read it */
 		EXPECT_OK(page, R);
@@ -366,6 +366,11 @@ static void sigev_fire(union sigval v)
 
 void test_thread_sigev_helper(void)
 {
+	/* The helper's write(2) into the page, by the kernel, while the main
+	 * thread keeps it closed: EFAULT in the exact mode (README). */
+	if (pkt_exact_mode())
+		pkt_skip("a kernel access for a thread that holds rights while "
+			 "another lacks them fails in the exact mode");
 	int k = pkt_key(PK_DISABLE_ACCESS), fds[2];
 	struct sigevent ev = {.sigev_notify = SIGEV_THREAD,
 			      .sigev_notify_function = sigev_fire};
@@ -398,7 +403,7 @@ void test_thread_sigev_helper(void)
 	/* The main thread stays closed (on the emulation its pages stay
 	 * open while other threads hold the rights). */
 	CHECK_EQ(pk_get(k), PK_DISABLE_ACCESS);
-	if (pkt_exact())
+	if (pkt_per_thread())
 		EXPECT_FAULT(sigev_page, R, k);
 	CHECK_EQ(timer_delete(timer), 0);
 }

@@ -4,10 +4,12 @@
  *
  *   pkeys info [--json]   what this machine offers and what the library
  *                         chose
- *   pkeys run [--] CMD... run CMD, a program built against glibc's pkey
+ *   pkeys run [--exact] [--] CMD...
+ *                         run CMD, a program built against glibc's pkey
  *                         calls, with keys enforced: unchanged where the
  *                         hardware backend works, else with the emulation
- *                         preloaded (libpkeys_preload.so)
+ *                         preloaded (libpkeys_preload.so); --exact asks
+ *                         for its exact per-thread mode (PKEYS_EMU=exact)
  *   pkeys scan [--json] FILE... | --pid PID
  *                         find the x86 instructions that change key
  *                         rights in executable code (tools/scan.c)
@@ -37,13 +39,14 @@
 #define PKEYS_BIN_TO_LIB "../lib/pkeys"
 #endif
 
-static const char run_usage[] = "usage: pkeys run [--] COMMAND [ARG...]\n";
+static const char run_usage[] =
+	"usage: pkeys run [--exact] [--] COMMAND [ARG...]\n";
 static const char info_usage[] = "usage: pkeys info [--json]\n";
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pkeys info [--json]\n"
-		   "       pkeys run [--] COMMAND [ARG...]\n");
+		   "       pkeys run [--exact] [--] COMMAND [ARG...]\n");
 	pk_tool_scan_usage(f);
 	fprintf(f, "       pkeys --version\n"
 		   "       pkeys COMMAND --help\n");
@@ -353,10 +356,11 @@ static int flushed(int rc)
  * an unknown option (message printed, exit 2).
  */
 static int options(const char *cmd, const char *use, int argc, char **argv,
-		   int *json)
+		   int *json, int *exact)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
 					     {"json", no_argument, NULL, 'j'},
+					     {"exact", no_argument, NULL, 'x'},
 					     {NULL, 0, NULL, 0}};
 	int c;
 
@@ -369,6 +373,10 @@ static int options(const char *cmd, const char *use, int argc, char **argv,
 		}
 		if (c == 'j' && json) {
 			*json = 1;
+			continue;
+		}
+		if (c == 'x' && exact) {
+			*exact = 1;
 			continue;
 		}
 		fprintf(stderr, "pkeys %s: unknown option %s\n%s", cmd,
@@ -387,19 +395,29 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "run") == 0) {
-		first = options("run", run_usage, argc - 1, argv + 1, NULL);
+		int exact = 0;
+
+		first = options("run", run_usage, argc - 1, argv + 1, NULL,
+				&exact);
 		if (first < 0)
 			return first == -1 ? flushed(0) : 2;
 		if (first + 1 >= argc) {
 			fputs(run_usage, stderr);
 			return 2;
 		}
+		/* Before the backend is chosen: it reads the mode, and so
+		 * does the command's copy of the library. */
+		if (exact && setenv("PKEYS_EMU", "exact", 1)) {
+			perror("pkeys run");
+			return 125;
+		}
 		return run(argv + 1 + first);
 	}
 	if (strcmp(argv[1], "scan") == 0)
 		return flushed(pk_tool_scan(argc - 2, argv + 2));
 	if (strcmp(argv[1], "info") == 0) {
-		first = options("info", info_usage, argc - 1, argv + 1, &json);
+		first = options("info", info_usage, argc - 1, argv + 1, &json,
+				NULL);
 		if (first < 0)
 			return first == -1 ? flushed(0) : 2;
 		if (first + 1 != argc) {

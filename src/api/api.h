@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "os/handlers.h"
+
 /*
  * pk_mprotect; strict 0 gives mprotect(2)'s leniency (NULL address,
  * unknown prot bits passed on to the kernel) and only mprotect(2)'s
@@ -26,5 +28,21 @@ void *pk__map_own(size_t len, int prot, int flags);
  * (interpose/signals.c): sigaction(2)'s result and errno (api/fault.c).
  */
 int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old);
+
+/*
+ * After a key exists: on the emulation, where the hardware's kernel
+ * starts handlers with fixed rights, every handler of the program's
+ * starts with them too (api/entry.c).  Not under the lock.
+ */
+void pk__signals_emulate(void);
+/*
+ * A key was allocated: the signal handling the backend needs from then
+ * on (api/fault.c): the SIGSEGV handler where faults are part of its
+ * work (the emulation's exact mode), and pk__signals_emulate.
+ */
+void pk__fault_first_key(void);
+/* Call a program's handler fn as the hardware's kernel would: with the
+ * entry rights, and the interrupted rights back when it returns. */
+void pk__entry_call(pk__handler_fn fn, int sig, siginfo_t *info, void *uc);
 
 #endif

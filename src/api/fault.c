@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "core/errors.h"
 #include "arch/arch.h"
 #include "backend/select.h"
@@ -26,6 +27,7 @@
 #include "core/registry.h"
 #include "os/backtrace.h"
 #include "os/fmt.h"
+#include "os/handlers.h"
 #include "os/sigaction.h"
 #include "os/siginfo.h"
 #include "os/page.h"
@@ -168,7 +170,8 @@ struct try_frame {
 static __thread struct try_frame *tries __attribute__((tls_model("initial-exec")));
 static struct sigaction previous;
 static int installed, reporting;
-/* previous is the program's own, set after ours (pk__segv_sigaction). */
+/* previous is the program's own: set after ours (pk__segv_sigaction),
+ * or before the library was in use. */
 static int program_handler;
 
 static pk_fault_fn callback;
@@ -183,40 +186,6 @@ static void report(const struct pk_fault *f)
 		len = sizeof(text) - 1;
 	(void)!write(STDERR_FILENO, text, (size_t)len);
 	pk__backtrace_report(STDERR_FILENO, f->ip);
-}
-
-/*
- * On the emulation, the program's handler starts with the rights the
- * kernel gives a signal handler on this CPU's hardware (x86: every key
- * but 0 access-disabled; POWER keeps the interrupted rights), and the
- * interrupted rights come back when it returns, as the kernel does with
- * the register in the signal frame; a handler that leaves by siglongjmp
- * keeps its own, as there too.  On the hardware backend the kernel does
- * all this itself.
- */
-#if defined(PK__ARCH_HANDLER_RESETS) && PK__ARCH_HANDLER_RESETS
-#define ENTRY_RIGHTS 1
-#else
-#define ENTRY_RIGHTS 0
-#endif
-#define NOT_HELD 0xff
-
-static void enter_handler_rights(unsigned char *saved)
-{
-	for (int k = 1; k < PK__KEYS; k++) {
-		int r = pk_get(k);
-
-		saved[k] = r < 0 ? NOT_HELD : (unsigned char)r;
-		if (r >= 0 && r != PK_DISABLE_ACCESS)
-			pk_set(k, PK_DISABLE_ACCESS);
-	}
-}
-
-static void leave_handler_rights(const unsigned char *saved)
-{
-	for (int k = 1; k < PK__KEYS; k++)
-		if (saved[k] != NOT_HELD && pk_get(k) != saved[k])
-			pk_set(k, saved[k]);
 }
 
 /* The kernel's default action for SIGSEGV from now on. */
@@ -257,8 +226,7 @@ static void pass_on(int sig, siginfo_t *info, void *uc)
 	}
 	if (handler) {
 		const struct pk__backend *b = pk__backend_peek();
-		int emulate = ENTRY_RIGHTS && program_handler && b && !b->hardware;
-		unsigned char rights[PK__KEYS];
+		int emulate = program_handler && b && !b->hardware;
 
 		/* The handler's mask, as the kernel would block it. */
 		mask = once.sa_mask;
@@ -266,13 +234,11 @@ static void pass_on(int sig, siginfo_t *info, void *uc)
 			sigaddset(&mask, sig);
 		pthread_sigmask(SIG_BLOCK, &mask, &saved);
 		if (emulate)
-			enter_handler_rights(rights);
-		if (once.sa_flags & SA_SIGINFO)
+			pk__entry_call(once.sa_sigaction, sig, info, uc);
+		else if (once.sa_flags & SA_SIGINFO)
 			once.sa_sigaction(sig, info, uc);
 		else
 			once.sa_handler(sig);
-		if (emulate)
-			leave_handler_rights(rights);
 		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	} else if (!sent) {
 		default_segv();
@@ -289,6 +255,10 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 	struct pk_fault f;
 	struct try_frame *t = tries;
 
+	/* The emulation's exact mode lets accesses of a thread that holds
+	 * rights through (backend/emu_exact.c). */
+	if (b && b->step && b->step(info, uc))
+		return;
 	/* A new fault: what an earlier one handed on is stale (its siginfo
 	 * may sit at the same address). */
 	handed.info = NULL;
@@ -343,6 +313,12 @@ static int install(void)
 			pk__lock_drop();
 			return -errno;
 		}
+		/* A handler installed before the library was in use (a
+		 * program's, set up before its first key) is the program's:
+		 * it gets each fault as Linux reports one, and the report
+		 * stays quiet. */
+		program_handler = previous.sa_handler != SIG_DFL &&
+				  previous.sa_handler != SIG_IGN;
 		installed = 1;
 	}
 	pk__lock_drop();
@@ -374,6 +350,15 @@ int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old)
 	if (old)
 		*old = was;
 	return 0;
+}
+
+void pk__fault_first_key(void)
+{
+	const struct pk__backend *b = pk__backend_peek();
+
+	if (b && b->step && b->step(NULL, NULL))
+		install();
+	pk__signals_emulate();
 }
 
 int pk_fault_report(unsigned flags)

@@ -190,7 +190,11 @@ static int get(int key)
  */
 int pk_key_alloc(unsigned flags, unsigned rights)
 {
-	return pk__api_err(PK__CALL_KEY_ALLOC, key_alloc(flags, rights));
+	int key = key_alloc(flags, rights);
+
+	if (key > 0)
+		pk__fault_first_key();
+	return pk__api_err(PK__CALL_KEY_ALLOC, key);
 }
 
 int pk_key_free(int key)

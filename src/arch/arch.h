@@ -23,6 +23,14 @@
  *   pk__arch_feature_trap()  1 when the kernel can make the CPU's
  *                            feature query fault for this process
  *                            (pk_info), else 0
+ *   PK__ARCH_STEP            1 when a signal handler can make the
+ *                            interrupted code execute one instruction and
+ *                            trap (SIGTRAP, TRAP_TRACE), with (undefined
+ *                            elsewhere: below, they do nothing)
+ *   pk__arch_step(uc, on)    in a signal handler: single-step the
+ *                            interrupted code from now on (on) or not
+ *   pk__arch_at_syscall(uc)  in a signal handler: 1 when the interrupted
+ *                            code's next instruction is a system call
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:
@@ -82,6 +90,23 @@
 #include "arch/ppc64.h"
 #else
 #include "arch/none.h"
+#endif
+
+/* A family without single-stepping from a signal handler. */
+#ifndef PK__ARCH_STEP
+#define PK__ARCH_STEP 0
+
+static inline void pk__arch_step(void *uc, int on)
+{
+	(void)uc;
+	(void)on;
+}
+
+static inline int pk__arch_at_syscall(const void *uc)
+{
+	(void)uc;
+	return 0;
+}
 #endif
 
 #endif

@@ -194,4 +194,6 @@ static inline void pk__arch_user_ends(size_t page, uintptr_t *narrow,
 	*narrow = *wide = (uintptr_t)1 << (page >= 65536 ? 52 : 46);
 }
 
+/* No PK__ARCH_STEP: Linux takes only the endianness bit of MSR from a
+ * signal frame, so a handler cannot ask for a single step. */
 #endif

@@ -212,6 +212,36 @@ static inline int pk__arch_fault_info(const void *ucv, int *access, void **ip)
 }
 
 /*
+ * The trap flag (RFLAGS bit 8): set in the frame, the interrupted code
+ * runs one instruction after the handler returns and then gets SIGTRAP
+ * with TRAP_TRACE (a repeated string instruction: one iteration), and so
+ * on while the flag stays set in each trap's frame.
+ */
+#define PK__ARCH_STEP 1
+
+static inline void pk__arch_step(void *ucv, int on)
+{
+	ucontext_t *uc = ucv;
+
+	if (on)
+		uc->uc_mcontext.gregs[REG_EFL] |= 0x100;
+	else
+		uc->uc_mcontext.gregs[REG_EFL] &= ~0x100L;
+}
+
+/* Whether the interrupted code's next instruction enters the kernel
+ * (SYSCALL 0F 05, INT 0x80 CD 80). */
+static inline int pk__arch_at_syscall(const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	const unsigned char *ip =
+		(const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
+
+	return (ip[0] == 0x0f && ip[1] == 0x05) ||
+	       (ip[0] == 0xcd && ip[1] == 0x80);
+}
+
+/*
  * Where user space may end, less the top page, which x86-64 Linux never
  * maps (TASK_SIZE_MAX): below 2^47 with 4-level paging, below 2^56 with
  * 5-level.  CPUID's LA57 says only that the CPU could page with 5

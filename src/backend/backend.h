@@ -106,6 +106,16 @@ struct pk__backend {
 			 unsigned *rights);
 
 	/*
+	 * The emulation's exact mode: a SIGSEGV from pages kept closed for
+	 * other threads' sake, which the faulting thread's own rights
+	 * allow, is let through (1: return from the handler); 0 when the
+	 * fault is not such a one.  NULL elsewhere.  In the handler, first.
+	 * step(NULL, NULL): whether the mode is on (the library's SIGSEGV
+	 * handler must then be installed before the first key is used).
+	 */
+	int (*step)(siginfo_t *info, void *uc);
+
+	/*
 	 * For backends whose signal handlers do not run with the thread's
 	 * rights (hardware): frame_rights reads the interrupted thread's
 	 * rights from the signal frame (0, or -1 if it cannot), in the

@@ -20,16 +20,23 @@
  * a PROT_EXEC page stays readable while its key is access-disabled,
  * because page tables cannot express execute-only without keys.
  *
+ * PKEYS_EMU=exact (backend/emu_exact.c) applies the narrowest rights
+ * instead, and lets the accesses of threads that hold more through one
+ * instruction at a time: exact for every thread, at a price.
+ *
  * A change of rights costs system calls only when the union changes:
  * one mprotect per registry range of the key.  Everything runs under
  * the library's lock, taken with signals blocked, so it is async-signal-safe.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/emu_exact.h"
 #include "core/errors.h"
 #include "core/keys.h"
 #include "core/lock.h"
@@ -39,6 +46,8 @@
 
 /* The rights currently applied to each key's pages. */
 static uint8_t applied[PK__KEYS];
+/* PKEYS_EMU=exact: pages carry the narrowest rights, not the union. */
+static int exact;
 
 /*
  * Bring key's pages in line with the union of rights.  On failure the
@@ -46,7 +55,8 @@ static uint8_t applied[PK__KEYS];
  */
 static int apply(int key)
 {
-	unsigned want = pk__union_rights(key), had = applied[key];
+	unsigned want = exact ? pk__meet_rights(key) : pk__union_rights(key);
+	unsigned had = applied[key];
 	struct pk__range *r, *failed;
 	int err;
 
@@ -72,8 +82,26 @@ undo:
 
 static int probe(char *why, size_t len)
 {
-	snprintf(why, len, "page protections enforce each key's rights "
-			   "(union over threads)");
+	/* secure_getenv: a setuid program's environment is not its user's. */
+	const char *mode = secure_getenv("PKEYS_EMU");
+	int rc;
+
+	if (mode && *mode && strcmp(mode, "union") != 0 &&
+	    strcmp(mode, "exact") != 0) {
+		snprintf(why, len, "PKEYS_EMU=%.40s is not exact or union",
+			 mode);
+		return -EINVAL;
+	}
+	exact = mode && strcmp(mode, "exact") == 0;
+	if (exact) {
+		rc = pk__exact_init(applied, why, len);
+		if (rc)
+			return rc;
+	}
+	snprintf(why, len, "page protections enforce each key's rights (%s)",
+		 exact ? "exact: the narrowest over threads, and a thread "
+			 "that holds more single-stepped through"
+		       : "union over threads");
 	for (int k = 1; k < PK__KEYS; k++)
 		applied[k] = PK_DISABLE_ACCESS;
 	return 0;
@@ -175,7 +203,7 @@ static int get(int key)
 }
 
 
-/* The records changed for every thread: apply the new union. */
+/* The records changed for every thread: apply the new union (meet). */
 static int set_all(int key)
 {
 	return apply(key);
@@ -187,6 +215,13 @@ static void threads_changed(void)
 	for (int k = 1; k < PK__KEYS; k++)
 		if (pk__key_allocated(k) || pk__reg_by_key[k])
 			apply(k);
+}
+
+static int step(siginfo_t *info, void *uc)
+{
+	if (!info)
+		return exact;
+	return exact && pk__exact_fault(info, uc);
 }
 
 static int fault_key(const siginfo_t *info, const void *uc, int access,
@@ -234,4 +269,5 @@ const struct pk__backend pk__backend_emu = {
 	.set_all = set_all,
 	.threads_changed = threads_changed,
 	.fault_key = fault_key,
+	.step = step,
 };

@@ -93,6 +93,13 @@ static const struct pk__backend *pick(const char *env)
 		if (b->hardware) {
 			snprintf(hw_why, sizeof(hw_why), "%s", why);
 			hw_rc = rc;
+		} else {
+			/* The emulation works everywhere: when it does not,
+			 * its settings are wrong (PKEYS_EMU), and that is what
+			 * the user must hear. */
+			snprintf(reason, sizeof(reason), "%s", why);
+			status = rc;
+			return NULL;
 		}
 	}
 	snprintf(reason, sizeof(reason), "PKEYS_BACKEND=hw, but %s", hw_why);

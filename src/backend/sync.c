@@ -11,6 +11,8 @@
  * fails with -EAGAIN after a second, and says so in its man page.
  */
 #include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -19,6 +21,7 @@
 
 #include "backend/sync.h"
 #include "core/arena.h"
+#include "core/lock.h"
 #include "os/sigaction.h"
 #include "os/tasks.h"
 
@@ -32,16 +35,63 @@ static size_t targets_n, targets_cap;
 static int sync_signal;
 static void (*rebuild)(void *uc);
 
+/*
+ * Hold rounds (pk__sync_hold_all): holding is set for the round, and a
+ * thread the signal reaches waits in its handler until release_gen
+ * moves.  It reads the count before holding, and the releaser clears
+ * holding before it moves the count, so a signal that comes late finds
+ * the round over and returns.
+ */
+static int holding;
+static unsigned release_gen;
+
+/* Threads that let a hold round time out (they block the signal): later
+ * rounds send it to them but do not wait.  Lock held to change. */
+#define DEAF 8
+static int deaf[DEAF];
+static unsigned deaf_next;
+
+static int is_deaf(int tid)
+{
+	for (int i = 0; i < DEAF; i++)
+		if (deaf[i] == tid)
+			return 1;
+	return 0;
+}
+
+static void mark_done(int tid)
+{
+	struct target *t;
+
+	/* Again if the list moved meanwhile (push copies it to grow). */
+	do {
+		size_t n = __atomic_load_n(&targets_n, __ATOMIC_ACQUIRE);
+
+		t = __atomic_load_n(&targets, __ATOMIC_ACQUIRE);
+		for (size_t i = 0; i < n; i++)
+			if (__atomic_load_n(&t[i].tid, __ATOMIC_RELAXED) == tid)
+				__atomic_store_n(&t[i].done, 1,
+						 __ATOMIC_RELEASE);
+	} while (__atomic_load_n(&targets, __ATOMIC_ACQUIRE) != t);
+}
+
 static void on_sync(int sig, siginfo_t *info, void *uc)
 {
 	int tid = (int)syscall(SYS_gettid), saved = errno;
+	unsigned gen = __atomic_load_n(&release_gen, __ATOMIC_ACQUIRE);
 
 	(void)sig;
 	(void)info;
-	rebuild(uc);
-	for (size_t i = 0; i < __atomic_load_n(&targets_n, __ATOMIC_ACQUIRE); i++)
-		if (targets[i].tid == tid)
-			__atomic_store_n(&targets[i].done, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&holding, __ATOMIC_ACQUIRE)) {
+		mark_done(tid);
+		while (__atomic_load_n(&release_gen, __ATOMIC_ACQUIRE) == gen)
+			syscall(SYS_futex, &release_gen, FUTEX_WAIT_PRIVATE, gen,
+				NULL, NULL, 0);
+	} else {
+		if (rebuild)
+			rebuild(uc);
+		mark_done(tid);
+	}
 	errno = saved;
 }
 
@@ -73,30 +123,46 @@ static int push(int tid)
 			return -ENOMEM;
 		if (targets_n)
 			memcpy(t, targets, targets_n * sizeof(*t));
-		targets = t;
+		/* A handler may be reading the old copy: it stays, and
+		 * the handler looks again when the list moved. */
+		__atomic_store_n(&targets, t, __ATOMIC_RELEASE);
 		targets_cap = ncap;
 	}
-	targets[targets_n++] = (struct target){tid, 0};
+	/* Atomic: a late handler of an earlier round may be reading. */
+	__atomic_store_n(&targets[targets_n].tid, tid, __ATOMIC_RELAXED);
+	__atomic_store_n(&targets[targets_n].done, 0, __ATOMIC_RELAXED);
+	/* Published before the signal goes: its handler looks here. */
+	__atomic_store_n(&targets_n, targets_n + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
+/* Add each task not yet a target (but the caller), and signal it. */
 static int add_target(void *self, int tid)
 {
-	return tid == *(int *)self ? 0 : push(tid);
-}
+	int pid = getpid(), rc;
 
-int pk__sync_all(void)
-{
-	int self = (int)syscall(SYS_gettid), pid = getpid(), rc;
-	struct timespec pause = {0, 20000}, start, now;
-
-	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
-	rc = pk__for_each_task(add_target, &self);
+	if (tid == *(int *)self)
+		return 0;
+	for (size_t i = 0; i < targets_n; i++)
+		if (targets[i].tid == tid)
+			return 0;
+	rc = push(tid);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < targets_n; i++)
-		if (syscall(SYS_tgkill, pid, targets[i].tid, sync_signal))
-			targets[i].done = 1; /* gone already */
+	if (syscall(SYS_tgkill, pid, tid, sync_signal) ||
+	    (__atomic_load_n(&holding, __ATOMIC_RELAXED) && is_deaf(tid)))
+		/* gone, or never answers */
+		__atomic_store_n(&targets[targets_n - 1].done, 1,
+				 __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Wait until every target has answered: 0, or -EAGAIN after a second. */
+static int wait_all(int hold)
+{
+	int pid = getpid();
+	struct timespec pause = {0, 20000}, start, now;
+
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int round = 0;; round++) {
 		size_t left = 0;
@@ -106,21 +172,87 @@ int pk__sync_all(void)
 			/* A thread that exited never answers. */
 			if (round % 64 == 63 &&
 			    syscall(SYS_tgkill, pid, targets[i].tid, 0)) {
-				targets[i].done = 1;
+				__atomic_store_n(&targets[i].done, 1,
+						 __ATOMIC_RELEASE);
 				continue;
 			}
 			left++;
 		}
 		if (!left)
-			break;
+			return 0;
+		/* Threads on other CPUs answer within microseconds: yield
+		 * first, sleep (tens of microseconds at least) later. */
+		if (round < 200) {
+			syscall(SYS_sched_yield);
+			continue;
+		}
 		/* A second by the clock: sleeps run long under load. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec > 1 ||
 		    (now.tv_sec - start.tv_sec == 1 &&
-		     now.tv_nsec >= start.tv_nsec))
+		     now.tv_nsec >= start.tv_nsec)) {
+			for (size_t i = 0; hold && i < targets_n; i++)
+				if (!__atomic_load_n(&targets[i].done,
+						     __ATOMIC_ACQUIRE))
+					deaf[deaf_next++ % DEAF] = targets[i].tid;
 			return -EAGAIN;
+		}
 		nanosleep(&pause, NULL);
 	}
+}
+
+int pk__sync_all(void)
+{
+	int self = (int)syscall(SYS_gettid), rc;
+
 	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
-	return 0;
+	rc = pk__for_each_task(add_target, &self);
+	if (rc == 0)
+		rc = wait_all(0);
+	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
+	return rc;
+}
+
+/*
+ * The list is made under the lock (its memory comes from the arena),
+ * the waiting done without it: a thread waiting for the lock has every
+ * signal blocked and could not answer.  Listed again until no thread
+ * appears that the last listing missed (one a held thread's creator
+ * started just before it was held).
+ */
+int pk__sync_hold_all(void)
+{
+	int self = (int)syscall(SYS_gettid), rc = 0, listed, now;
+
+	__atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
+	pk__lock_take();
+	listed = pk__tasks_listed();
+	rc = pk__for_each_task(add_target, &self);
+	pk__lock_drop();
+	while (rc == 0 && (rc = wait_all(1)) == 0) {
+		/* The same count as when listed: nobody came or went. */
+		int same;
+
+		pk__lock_take();
+		now = pk__tasks_listed();
+		same = now >= 0 && now == listed;
+		if (!same) {
+			listed = now;
+			rc = pk__for_each_task(add_target, &self);
+		}
+		pk__lock_drop();
+		if (same)
+			break;
+	}
+	return rc;
+}
+
+void pk__sync_release(void)
+{
+	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&holding, 0, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&release_gen, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &release_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL,
+		NULL, 0);
 }

@@ -268,6 +268,34 @@ unsigned pk__union_rights(int key)
 	return pk__threads_unknown > 0 ? wider(u, init) : u;
 }
 
+/* The least that a thread with rights a and one with rights b may do. */
+static unsigned narrower(unsigned a, unsigned b)
+{
+	unsigned r = a | b;
+
+	return (r & PK_DISABLE_ACCESS) ? PK_DISABLE_ACCESS : r;
+}
+
+/*
+ * The least any live thread may do with key: what page protections
+ * enforce in the emulation's exact mode, where pages stay closed to
+ * every thread that lacks rights.  Threads the library has no record of
+ * hold the initial rights: their count is taken again when the kernel
+ * lists fewer threads than it says (one fstat(2)), so that one that
+ * exited stops closing the pages.  lock held.
+ */
+unsigned pk__meet_rights(int key)
+{
+	unsigned m = 0, init = pk__key_init_rights(key);
+
+	for (struct pk__thread *t = pk__threads; t; t = t->next)
+		m = narrower(m, pk__rights_of(t, key));
+	if (pk__threads_unknown > 0 && narrower(m, init) != m &&
+	    pk__tasks_listed() < pk__threads_n + pk__threads_unknown)
+		pk__threads_recount();
+	return pk__threads_unknown > 0 ? narrower(m, init) : m;
+}
+
 /* Rounds of thread-specific data destructors this thread has run. */
 static __thread int exit_rounds;
 

@@ -82,6 +82,8 @@ static inline void pk__records_write_end(void)
 int pk__threads_in_domain(int key);
 /* The union over threads of their rights for key.  Lock held. */
 unsigned pk__union_rights(int key);
+/* The narrowest of their rights for key (exact mode).  Lock held. */
+unsigned pk__meet_rights(int key);
 
 /* The calling thread's record, made on first use (NULL: no memory). */
 struct pk__thread *pk__self_locked(void);

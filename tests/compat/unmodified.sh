@@ -20,7 +20,9 @@
 # LD_PRELOAD on hardware keys, the preload library appended to it on the
 # emulation, exit 127 for a missing command and 125 when no backend works.
 # tests/compat/pkey_numbers.c: key numbers, rights and a handler's view
-# of a key fault, plainly on hardware keys and under pkeys run.
+# of a key fault, plainly on hardware keys and under pkeys run;
+# tests/compat/pkey_threads.c: threads that disagree about a key and
+# handlers' rights, plainly there and under pkeys run --exact.
 # It warns about static programs, which LD_PRELOAD cannot reach.
 # Prints PASS/FAIL per check and "unmodified/ENV: N passed, N failed,
 # N skipped"; exits 1 when a check failed.
@@ -128,6 +130,25 @@ else
 	fi
 	expect "key numbers and rights, PKEYS_BACKEND=emu pkeys run, as on hardware" 0 \
 		'^PASS after execve' env PKEYS_BACKEND=emu "$pkeys" run -- "$numbers"
+fi
+
+# Threads that disagree about a key, and signal handlers' rights
+# (tests/compat/pkey_threads.c): the reference on hardware keys, and the
+# emulation's exact mode (pkeys run --exact) must give the same answers.
+threads=$dir/pkey_threads
+if [ ! -f "$threads" ]; then
+	skipped=$((skipped + 2))
+	echo "SKIP threads ($threads is missing)"
+else
+	if [ "$hw" = 1 ] && [ "$glibc_rights" = 1 ]; then
+		expect "threads and handlers, plainly on hardware keys (the reference)" 0 \
+			'^PASS$' "$threads"
+	else
+		skipped=$((skipped + 1))
+		echo "SKIP threads plainly (no hardware keys glibc can use here)"
+	fi
+	expect "threads and handlers, PKEYS_BACKEND=emu pkeys run --exact, as on hardware" 0 \
+		'^PASS$' env PKEYS_BACKEND=emu "$pkeys" run --exact -- "$threads"
 fi
 
 # What `pkeys run` does to the environment.
