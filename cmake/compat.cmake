@@ -3,6 +3,7 @@
 # the preload library for unmodified glibc programs, and its test program.
 target_sources(pkeys_objects PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/glibc.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/rights_insn.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/freebsd.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/aix.c)
 
@@ -70,6 +71,9 @@ add_dependencies(pktest pkey_numbers)
 add_executable(pkey_threads tests/compat/pkey_threads.c)
 target_link_libraries(pkey_threads PRIVATE Threads::Threads)
 add_dependencies(pktest pkey_threads)
+# The rights register's instructions executed by the program itself.
+add_executable(pkey_insn tests/compat/pkey_insn.c)
+add_dependencies(pktest pkey_insn)
 endif()
 
 # The same source ported: the header is its one change (forced in with

@@ -31,6 +31,19 @@
  *                            interrupted code from now on (on) or not
  *   pk__arch_at_syscall(uc)  in a signal handler: 1 when the interrupted
  *                            code's next instruction is a system call
+ *   PK__ARCH_INSN            1 when the rights register's instructions
+ *                            raise SIGILL on a CPU without keys and can be
+ *                            carried out from the handler, with (undefined
+ *                            elsewhere: below, they find nothing)
+ *   pk__arch_insn(uc)        the interrupted instruction: READ, WRITE or 0
+ *   pk__arch_insn_faults(uc, op, &v)   1 when the CPU would refuse it
+ *                            (SIGSEGV, SI_KERNEL); else v is the value a
+ *                            WRITE writes
+ *   pk__arch_insn_done(uc, op, v)   complete it (a READ returns v) and
+ *                            go on after it
+ *   pk__arch_insn_bits(n, r), pk__arch_insn_rights(v, n)   key n's
+ *                            rights r as bits of the register's value v,
+ *                            and back
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:
@@ -82,6 +95,8 @@
 #ifndef PK_ARCH_ARCH_H
 #define PK_ARCH_ARCH_H
 
+#include <stdint.h>
+
 #if defined(PKEYS_NO_HW_KEYS) /* a build without hardware keys, on any CPU */
 #include "arch/none.h"
 #elif defined(__x86_64__)
@@ -90,6 +105,49 @@
 #include "arch/ppc64.h"
 #else
 #include "arch/none.h"
+#endif
+
+/* A family whose rights register instructions are not emulated. */
+#ifndef PK__ARCH_INSN
+#define PK__ARCH_INSN 0
+#define PK__ARCH_INSN_READ 1
+#define PK__ARCH_INSN_WRITE 2
+
+static inline int pk__arch_insn(const void *uc)
+{
+	(void)uc;
+	return 0;
+}
+
+static inline int pk__arch_insn_faults(const void *uc, int op,
+				       uint64_t *value)
+{
+	(void)uc;
+	(void)op;
+	*value = 0;
+	return 1;
+}
+
+static inline void pk__arch_insn_done(void *uc, int op, uint64_t read)
+{
+	(void)uc;
+	(void)op;
+	(void)read;
+}
+
+static inline uint64_t pk__arch_insn_bits(int n, unsigned rights)
+{
+	(void)n;
+	(void)rights;
+	return 0;
+}
+
+static inline unsigned pk__arch_insn_rights(uint64_t v, int n)
+{
+	(void)v;
+	(void)n;
+	return 0;
+}
 #endif
 
 /* A family without single-stepping from a signal handler. */

@@ -242,6 +242,69 @@ static inline int pk__arch_at_syscall(const void *ucv)
 }
 
 /*
+ * RDPKRU (0F 01 EE) and WRPKRU (0F 01 EF) executed by the program on a
+ * CPU without PKU raise #UD (SIGILL, ILL_ILLOPN) at the instruction: the
+ * emulation carries them out from the handler (compat/rights_insn.c).
+ * On PKU hardware both raise #GP (SIGSEGV, SI_KERNEL, address 0) when
+ * ECX is not 0, and WRPKRU also when EDX is not 0.
+ */
+#define PK__ARCH_INSN 1
+#define PK__ARCH_INSN_READ 1
+#define PK__ARCH_INSN_WRITE 2
+
+/* Which of the two the interrupted code's next instruction is, or 0. */
+static inline int pk__arch_insn(const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	const unsigned char *ip =
+		(const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
+
+	if (ip[0] != 0x0f || ip[1] != 0x01)
+		return 0;
+	return ip[2] == 0xee ? PK__ARCH_INSN_READ
+	       : ip[2] == 0xef ? PK__ARCH_INSN_WRITE
+			       : 0;
+}
+
+/*
+ * Whether the CPU would refuse it (#GP), and else the value written
+ * (WRPKRU: EAX).
+ */
+static inline int pk__arch_insn_faults(const void *ucv, int op,
+				       uint64_t *value)
+{
+	const ucontext_t *uc = ucv;
+	uint32_t ecx = (uint32_t)uc->uc_mcontext.gregs[REG_RCX];
+	uint32_t edx = (uint32_t)uc->uc_mcontext.gregs[REG_RDX];
+
+	*value = (uint32_t)uc->uc_mcontext.gregs[REG_RAX];
+	return ecx != 0 || (op == PK__ARCH_INSN_WRITE && edx != 0);
+}
+
+/* Key n's rights in a value of the register, and back. */
+static inline uint64_t pk__arch_insn_bits(int n, unsigned rights)
+{
+	return (uint64_t)(rights & 3u) << (2 * n);
+}
+
+static inline unsigned pk__arch_insn_rights(uint64_t v, int n)
+{
+	return (unsigned)(v >> (2 * n)) & 3u;
+}
+
+/* Complete it: RDPKRU's result in EAX (EDX 0), and on to the next. */
+static inline void pk__arch_insn_done(void *ucv, int op, uint64_t read)
+{
+	ucontext_t *uc = ucv;
+
+	if (op == PK__ARCH_INSN_READ) {
+		uc->uc_mcontext.gregs[REG_RAX] = (greg_t)(uint32_t)read;
+		uc->uc_mcontext.gregs[REG_RDX] = 0;
+	}
+	uc->uc_mcontext.gregs[REG_RIP] += 3;
+}
+
+/*
  * Where user space may end, less the top page, which x86-64 Linux never
  * maps (TASK_SIZE_MAX): below 2^47 with 4-level paging, below 2^56 with
  * 5-level.  CPUID's LA57 says only that the CPU could page with 5

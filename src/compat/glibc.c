@@ -32,6 +32,7 @@
 
 #include <pkeys/glibc.h>
 
+#include "compat/rights_insn.h"
 #include "core/errors.h"
 
 #define GLIBC_KEYS 16
@@ -132,6 +133,7 @@ int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights)
 			__atomic_fetch_or(&retired, 1u << key, __ATOMIC_RELEASE);
 			return glibc_result(PK__CALL_GLIBC_ALLOC, rc);
 		}
+		pk__rights_insn_install(pkeys_pkey_get, pkeys_pkey_set);
 		return key;
 	}
 	if (key < 0)
@@ -146,6 +148,8 @@ int pkeys_pkey_alloc(unsigned int flags, unsigned int access_rights)
 		pk_key_free(key);
 		return glibc_result(PK__CALL_GLIBC_ALLOC, rc);
 	}
+	/* The program may go on to read and write the register itself. */
+	pk__rights_insn_install(pkeys_pkey_get, pkeys_pkey_set);
 	return key;
 }
 

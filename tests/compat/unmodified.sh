@@ -22,7 +22,8 @@
 # tests/compat/pkey_numbers.c: key numbers, rights and a handler's view
 # of a key fault, plainly on hardware keys and under pkeys run;
 # tests/compat/pkey_threads.c: threads that disagree about a key and
-# handlers' rights, plainly there and under pkeys run --exact.
+# handlers' rights, plainly there and under pkeys run --exact;
+# tests/compat/pkey_insn.c: the register's instructions in the program.
 # It warns about static programs, which LD_PRELOAD cannot reach.
 # Prints PASS/FAIL per check and "unmodified/ENV: N passed, N failed,
 # N skipped"; exits 1 when a check failed.
@@ -149,6 +150,32 @@ else
 	fi
 	expect "threads and handlers, PKEYS_BACKEND=emu pkeys run --exact, as on hardware" 0 \
 		'^PASS$' env PKEYS_BACKEND=emu "$pkeys" run --exact -- "$threads"
+fi
+
+# The rights register's instructions, executed by the program itself
+# (tests/compat/pkey_insn.c, x86-64): the reference on hardware keys,
+# and the emulation carries them out from SIGILL under pkeys run.
+insn=$dir/pkey_insn
+if [ ! -f "$insn" ] || [ "$(uname -m)" != x86_64 ]; then
+	skipped=$((skipped + 2))
+	echo "SKIP the register's instructions (x86-64 only)"
+else
+	if [ "$hw" = 1 ] && [ "$glibc_rights" = 1 ]; then
+		expect "the register's instructions, plainly on hardware keys (the reference)" 0 \
+			'^PASS$' "$insn"
+	else
+		skipped=$((skipped + 1))
+		echo "SKIP the register's instructions plainly (no hardware keys glibc can use here)"
+	fi
+	# Where the CPU has keys the instructions work and cannot be
+	# trapped: the emulation forced there does not see them.
+	if [ "$hw" = 1 ]; then
+		skipped=$((skipped + 1))
+		echo "SKIP the register's instructions under the emulation (this CPU executes them)"
+	else
+		expect "the register's instructions, pkeys run, as on hardware" 0 \
+			'^PASS$' "$pkeys" run -- "$insn"
+	fi
 fi
 
 # What `pkeys run` does to the environment.
