@@ -4,6 +4,7 @@
 target_sources(pkeys_objects PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/glibc.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/rights_insn.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/syscall_trap.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/freebsd.c
   ${CMAKE_CURRENT_SOURCE_DIR}/src/compat/aix.c)
 
@@ -74,6 +75,11 @@ add_dependencies(pktest pkey_threads)
 # The rights register's instructions executed by the program itself.
 add_executable(pkey_insn tests/compat/pkey_insn.c)
 add_dependencies(pktest pkey_insn)
+# Protection key system calls made directly with syscall(2).
+add_executable(pkey_raw tests/compat/pkey_raw.c)
+add_dependencies(pktest pkey_raw)
+# Its cost under pkeys run (a glibc program too: bench/bench_rawcall.c).
+add_executable(bench_rawcall bench/bench_rawcall.c)
 endif()
 
 # The same source ported: the header is its one change (forced in with

@@ -164,7 +164,7 @@ if sh scripts/deps.sh ppc; then
 		b=build-ppc64le
 		suite unmodified-ppc64 bash tests/vm/run-in-vm.sh -a ppc64le -k 6.1 -t 600 \
 			-f $b/pkeys -f $b/libpkeys_preload.so -f $b/libpkeys_report.so \
-			-f $b/glibc_pkey_program -f $b/pkey_numbers -f $b/pkey_threads -f $b/pkey_insn \
+			-f $b/glibc_pkey_program -f $b/pkey_numbers -f $b/pkey_threads -f $b/pkey_insn -f $b/pkey_raw \
 			-f $b/glibc_pkey_ported -f tests/compat/unmodified.sh -- \
 			sh /bin/unmodified.sh /bin ppc64
 		grep -q '^unmodified/ppc64: [1-9][0-9]* passed' "$out/unmodified-ppc64.log" ||

@@ -328,6 +328,13 @@ static int run(char **cmd)
 		/* The preload library reports key faults (preload.c). */
 		if ((rc = preload(lib)) != 0)
 			return rc;
+		/* And traps direct pkey system calls (syscall_trap.c),
+		 * unless the user chose otherwise. */
+		if (!getenv("PKEYS_RUN_SYSCALLS") &&
+		    setenv("PKEYS_RUN_SYSCALLS", "trap", 1)) {
+			perror("pkeys run");
+			return 125;
+		}
 	} else if (find_preload(PKEYS_REPORT_NAME, lib, sizeof(lib)) == 0) {
 		/* Hardware keys: the report alone (src/compat/report.c). */
 		if ((rc = preload(lib)) != 0)

@@ -37,8 +37,9 @@ int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old);
 void pk__signals_emulate(void);
 /*
  * A key was allocated: the signal handling the backend needs from then
- * on (api/fault.c): the SIGSEGV handler where faults are part of its
- * work (the emulation's exact mode), and pk__signals_emulate.
+ * on (api/fault.c): on the emulation the library's SIGSEGV handler (a
+ * program's handler gets key faults as Linux reports them; the exact
+ * mode lets accesses through there), and pk__signals_emulate.
  */
 void pk__fault_first_key(void);
 /* Call a program's handler fn as the hardware's kernel would: with the

@@ -9,6 +9,7 @@
 #include "arch/arch.h"
 #include "backend/select.h"
 #include "core/lock.h"
+#include "os/sys.h"
 #include "pkeys.h"
 
 /*
@@ -66,10 +67,10 @@ int pk_info(struct pk_info *out)
 	if (b && b->hardware) {
 		out->kernel_pkeys = 1;
 	} else {
-		key = syscall(SYS_pkey_alloc, 0UL, (unsigned long)PK_DISABLE_ACCESS);
+		key = pk__sys_pkey_alloc(0UL, (unsigned long)PK_DISABLE_ACCESS);
 		if (key >= 0) {
 			out->kernel_pkeys = 1;
-			syscall(SYS_pkey_free, key);
+			pk__sys_pkey_free(key);
 		} else {
 			out->kernel_errno = errno;
 		}

@@ -44,6 +44,13 @@
  *   pk__arch_insn_bits(n, r), pk__arch_insn_rights(v, n)   key n's
  *                            rights r as bits of the register's value v,
  *                            and back
+ *   PK__ARCH_SYSCALL_TRAP    1 when a SIGSYS handler can read a trapped
+ *                            system call's arguments and give its result,
+ *                            with (undefined elsewhere: below, nothing)
+ *   PK__ARCH_AUDIT           the AUDIT_ARCH_ value of the ABI the library
+ *                            is built for (seccomp_data.arch)
+ *   pk__arch_syscall_args(uc, a)   the six arguments
+ *   pk__arch_syscall_return(uc, rv)   the result, as the kernel gives it
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:
@@ -105,6 +112,25 @@
 #include "arch/ppc64.h"
 #else
 #include "arch/none.h"
+#endif
+
+/* A family whose trapped system calls the library cannot complete. */
+#ifndef PK__ARCH_SYSCALL_TRAP
+#define PK__ARCH_SYSCALL_TRAP 0
+#define PK__ARCH_AUDIT 0u
+
+static inline void pk__arch_syscall_args(const void *uc, long args[6])
+{
+	(void)uc;
+	for (int i = 0; i < 6; i++)
+		args[i] = 0;
+}
+
+static inline void pk__arch_syscall_return(void *uc, long rv)
+{
+	(void)uc;
+	(void)rv;
+}
 #endif
 
 /* A family whose rights register instructions are not emulated. */

@@ -305,6 +305,30 @@ static inline void pk__arch_insn_done(void *ucv, int op, uint64_t read)
 }
 
 /*
+ * A system call a seccomp filter trapped (SIGSYS, SYS_SECCOMP): its
+ * arguments from the frame (RDI, RSI, RDX, R10, R8, R9) and its result
+ * into RAX, where the kernel would have put it (-errno on failure).  The
+ * filter checks the call's ABI against PK__ARCH_AUDIT.
+ */
+#define PK__ARCH_SYSCALL_TRAP 1
+#define PK__ARCH_AUDIT 0xc000003eu /* AUDIT_ARCH_X86_64 */
+
+static inline void pk__arch_syscall_args(const void *ucv, long args[6])
+{
+	const ucontext_t *uc = ucv;
+	static const int regs[6] = {REG_RDI, REG_RSI, REG_RDX,
+				    REG_R10, REG_R8, REG_R9};
+
+	for (int i = 0; i < 6; i++)
+		args[i] = (long)uc->uc_mcontext.gregs[regs[i]];
+}
+
+static inline void pk__arch_syscall_return(void *ucv, long rv)
+{
+	((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RAX] = (greg_t)rv;
+}
+
+/*
  * Where user space may end, less the top page, which x86-64 Linux never
  * maps (TASK_SIZE_MAX): below 2^47 with 4-level paging, below 2^56 with
  * 5-level.  CPUID's LA57 says only that the CPU could page with 5

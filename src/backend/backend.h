@@ -110,8 +110,6 @@ struct pk__backend {
 	 * other threads' sake, which the faulting thread's own rights
 	 * allow, is let through (1: return from the handler); 0 when the
 	 * fault is not such a one.  NULL elsewhere.  In the handler, first.
-	 * step(NULL, NULL): whether the mode is on (the library's SIGSEGV
-	 * handler must then be installed before the first key is used).
 	 */
 	int (*step)(siginfo_t *info, void *uc);
 

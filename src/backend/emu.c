@@ -219,8 +219,6 @@ static void threads_changed(void)
 
 static int step(siginfo_t *info, void *uc)
 {
-	if (!info)
-		return exact;
 	return exact && pk__exact_fault(info, uc);
 }
 

@@ -70,7 +70,7 @@ static int probe(char *why, size_t len)
 	 * It rewrites this thread's rights for the key, so put them back.
 	 */
 	saved = pk__arch_read();
-	key = (int)syscall(SYS_pkey_alloc, 0UL, 0UL);
+	key = (int)pk__sys_pkey_alloc(0UL, 0UL);
 	err = errno;
 	if (key < 0) {
 		n = strlen(why);
@@ -78,7 +78,7 @@ static int probe(char *why, size_t len)
 			 strerror(err));
 		return -EOPNOTSUPP;
 	}
-	syscall(SYS_pkey_free, key);
+	pk__sys_pkey_free(key);
 	pk__arch_write(saved);
 	n = strlen(why);
 	snprintf(why + n, len - n, ", pkey_alloc(2) works");
@@ -167,11 +167,11 @@ static int free_slot(void)
 	for (int h = 1; h < HW_KEYS; h++)
 		if ((pool & ((uint64_t)1 << h)) && !owner[h])
 			return h;
-	k = syscall(SYS_pkey_alloc, 0UL, (unsigned long)PK_DISABLE_ACCESS);
+	k = pk__sys_pkey_alloc(0UL, (unsigned long)PK_DISABLE_ACCESS);
 	if (k < 0)
 		return 0;
 	if (k >= HW_KEYS) {
-		syscall(SYS_pkey_free, k);
+		pk__sys_pkey_free(k);
 		return 0;
 	}
 	bind_open();

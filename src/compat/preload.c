@@ -15,10 +15,14 @@
  * names are unversioned, so they satisfy a program's references to
  * pkey_alloc@GLIBC_2.27 and the rest.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <pkeys/glibc.h>
+
+#include "compat/syscall_trap.h"
 
 /* The definitions below are glibc's names, not the header's macros. */
 #undef pkey_alloc
@@ -45,6 +49,34 @@ static void report_faults(void)
 	v = getenv("PKEYS_RUN_REPORT");
 	if (v && strcmp(v, "1") == 0)
 		pk_fault_report(0);
+}
+
+/*
+ * `pkeys run` on the emulation sets PKEYS_RUN_SYSCALLS=trap (unless the
+ * user set it): the first process installs the seccomp filter that
+ * turns direct pkey system calls into SIGSYS (compat/syscall_trap.c)
+ * and leaves "trapped" for the processes it starts, which inherit the
+ * filter and need only the handler.  Before main: a program may make
+ * such a call first thing.
+ */
+__attribute__((constructor)) static void trap_syscalls(void)
+{
+	const char *v = getenv("PKEYS_RUN_SYSCALLS");
+	int rc;
+
+	if (!v)
+		return;
+	if (strcmp(v, "trap") == 0) {
+		rc = pk__syscall_trap(1);
+		if (rc == 0)
+			setenv("PKEYS_RUN_SYSCALLS", "trapped", 1);
+		else if (rc != -EOPNOTSUPP)
+			fprintf(stderr, "pkeys run: direct pkey system calls "
+					"go to the kernel: no seccomp filter "
+					"(%s)\n", strerror(-rc));
+	} else if (strcmp(v, "trapped") == 0) {
+		pk__syscall_trap(0);
+	}
 }
 
 /* glibc's declarations (<sys/mman.h>) check that the signatures match. */

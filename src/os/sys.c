@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,4 +53,42 @@ long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key)
 	}
 	return syscall(SYS_mprotect, addr, len, prot);
 #endif
+}
+
+/*
+ * Under `pkeys run` on the emulation a seccomp filter traps direct pkey
+ * system calls (compat/syscall_trap.c), and a process the preload
+ * library does not reach (a static one, such as the pkeys tool) has no
+ * handler for the trap: the library's own trials of the kernel's keys
+ * must not make them there.  Where they are trapped, the kernel has no
+ * keys to give anyway, or the emulation was asked for.
+ */
+static int trapped(void)
+{
+	const char *v = secure_getenv("PKEYS_RUN_SYSCALLS");
+
+	return v && (strcmp(v, "trap") == 0 || strcmp(v, "trapped") == 0);
+}
+
+long pk__sys_pkey_alloc(unsigned long flags, unsigned long rights)
+{
+#ifdef SYS_pkey_alloc
+	if (!trapped())
+		return syscall(SYS_pkey_alloc, flags, rights);
+#endif
+	(void)flags;
+	(void)rights;
+	errno = ENOSYS;
+	return -1;
+}
+
+long pk__sys_pkey_free(long key)
+{
+#ifdef SYS_pkey_free
+	if (!trapped())
+		return syscall(SYS_pkey_free, key);
+#endif
+	(void)key;
+	errno = ENOSYS;
+	return -1;
 }

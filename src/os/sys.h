@@ -16,6 +16,12 @@
 long pk__sys_mprotect(void *addr, size_t len, int prot);
 /* key 0..n, or -1 to keep each page's key; no pkey_mprotect: ENOSYS. */
 long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key);
+/*
+ * pkey_alloc(2) and pkey_free(2), or -1 with ENOSYS where `pkeys run`
+ * traps them (the library's own trials: see os/sys.c).
+ */
+long pk__sys_pkey_alloc(unsigned long flags, unsigned long rights);
+long pk__sys_pkey_free(long key);
 #ifdef PKEYS_TEST_HOOKS
 PK_API void pk__test_fail_protect(int nth, int err);
 #endif

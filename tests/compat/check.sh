@@ -27,7 +27,7 @@ echo "-- vm"
 bash tests/vm/run-in-vm.sh -t 600 -f "$build/pkeys" \
 	-f "$build/libpkeys_preload.so" -f "$build/libpkeys_report.so" \
 	-f "$build/glibc_pkey_program" -f "$build/pkey_numbers" \
-	-f "$build/pkey_threads" -f "$build/pkey_insn" \
+	-f "$build/pkey_threads" -f "$build/pkey_insn" -f "$build/pkey_raw" \
 	-f "$build/glibc_pkey_ported" \
 	-f tests/compat/unmodified.sh -- sh /bin/unmodified.sh /bin vm
 case $? in

@@ -23,7 +23,8 @@
 # of a key fault, plainly on hardware keys and under pkeys run;
 # tests/compat/pkey_threads.c: threads that disagree about a key and
 # handlers' rights, plainly there and under pkeys run --exact;
-# tests/compat/pkey_insn.c: the register's instructions in the program.
+# tests/compat/pkey_insn.c: the register's instructions in the program;
+# tests/compat/pkey_raw.c: direct pkey system calls.
 # It warns about static programs, which LD_PRELOAD cannot reach.
 # Prints PASS/FAIL per check and "unmodified/ENV: N passed, N failed,
 # N skipped"; exits 1 when a check failed.
@@ -148,8 +149,15 @@ else
 		skipped=$((skipped + 1))
 		echo "SKIP threads plainly (no hardware keys glibc can use here)"
 	fi
-	expect "threads and handlers, PKEYS_BACKEND=emu pkeys run --exact, as on hardware" 0 \
-		'^PASS$' env PKEYS_BACKEND=emu "$pkeys" run --exact -- "$threads"
+	if [ "$(uname -m)" = x86_64 ]; then
+		expect "threads and handlers, PKEYS_BACKEND=emu pkeys run --exact, as on hardware" 0 \
+			'^PASS$' env PKEYS_BACKEND=emu "$pkeys" run --exact -- "$threads"
+	else
+		# No single-stepping from a signal handler here: refused, with
+		# the reason.
+		expect "pkeys run --exact refuses where it cannot single-step" 125 \
+			'single-stepping' env PKEYS_BACKEND=emu "$pkeys" run --exact -- "$threads"
+	fi
 fi
 
 # The rights register's instructions, executed by the program itself
@@ -175,6 +183,27 @@ else
 	else
 		expect "the register's instructions, pkeys run, as on hardware" 0 \
 			'^PASS$' "$pkeys" run -- "$insn"
+	fi
+fi
+
+# Protection key system calls made directly (tests/compat/pkey_raw.c):
+# the reference on hardware keys; pkeys run traps them with seccomp on
+# the emulation (x86-64).
+raw=$dir/pkey_raw
+if [ ! -f "$raw" ] || [ "$(uname -m)" != x86_64 ]; then
+	skipped=$((skipped + 2))
+	echo "SKIP direct system calls (x86-64 only)"
+else
+	if [ "$hw" = 1 ]; then
+		expect "direct system calls, plainly on hardware keys (the reference)" 0 \
+			'^PASS$' "$raw"
+		skipped=$((skipped + 1))
+		echo "SKIP direct system calls under the emulation (the kernel here has keys)"
+	else
+		skipped=$((skipped + 1))
+		echo "SKIP direct system calls plainly (no hardware keys here)"
+		expect "direct system calls, pkeys run, as on hardware" 0 \
+			'^PASS$' "$pkeys" run -- "$raw"
 	fi
 fi
 
