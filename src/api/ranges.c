@@ -198,7 +198,7 @@ static int mmap_keyed(void **addr, size_t len, int prot, int flags,
 	 */
 	if (b)
 		pk__lock_take();
-	p = (void *)syscall(SYS_mmap, hint, len, PROT_NONE,
+	p = (void *)pk__syscall(SYS_mmap, hint, len, PROT_NONE,
 			    flags | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
@@ -211,7 +211,7 @@ static int mmap_keyed(void **addr, size_t len, int prot, int flags,
 	if (!b) {
 		rc = pk__sys_mprotect(p, len, prot) ? -errno : 0;
 		if (rc)
-			syscall(SYS_munmap, p, len);
+			pk__syscall(SYS_munmap, p, len);
 	} else {
 		if (key > 0 && !pk__key_allocated(key))
 			rc = -EINVAL;
@@ -227,7 +227,7 @@ static int mmap_keyed(void **addr, size_t len, int prot, int flags,
 				pk__reg_assign(start, end, -1, 0, 0);
 		}
 		if (rc) {
-			syscall(SYS_munmap, p, len);
+			pk__syscall(SYS_munmap, p, len);
 			pk__reg_unmapped(start, end);
 		}
 		pk__lock_drop();
@@ -302,12 +302,12 @@ void *pk__map_own(size_t len, int prot, int flags)
 	flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 	len = (len + page - 1) & ~(page - 1);
 	if (!pk__backend_peek())
-		return (void *)syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
+		return (void *)pk__syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
 	pk__lock_take();
-	p = (void *)syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
+	p = (void *)pk__syscall(SYS_mmap, NULL, len, prot, flags, -1, 0);
 	end = (uintptr_t)p + len;
 	if (p != MAP_FAILED && pk__reg_persist_in((uintptr_t)p, end)) {
-		syscall(SYS_munmap, p, len);
+		pk__syscall(SYS_munmap, p, len);
 		m = (struct room){.below = (uintptr_t)p, .len = len,
 				  .prev_end = 16 * page};
 		err = pk__vma_walk(m.prev_end, m.below, room_walk, &m);
@@ -315,7 +315,7 @@ void *pk__map_own(size_t len, int prot, int flags)
 			room_in_gap(&m, m.prev_end, m.below);
 		p = MAP_FAILED;
 		if (err == 0 && m.best)
-			p = (void *)syscall(SYS_mmap, m.best, len, prot,
+			p = (void *)pk__syscall(SYS_mmap, m.best, len, prot,
 					    flags | MAP_FIXED_NOREPLACE, -1, 0);
 		err = p != MAP_FAILED ? 0 : err ? -err : m.best ? errno : ENOMEM;
 	}
@@ -335,7 +335,7 @@ static int munmap_keyed(void *addr, size_t len)
 		return -EINVAL;
 	len = (len + page - 1) & ~(page - 1);
 	pk__lock_take();
-	if (syscall(SYS_munmap, addr, len))
+	if (pk__syscall(SYS_munmap, addr, len))
 		rc = -errno;
 	else
 		pk__reg_unmapped(start, start + len);

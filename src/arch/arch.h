@@ -51,6 +51,8 @@
  *                            is built for (seccomp_data.arch)
  *   pk__arch_syscall_args(uc, a)   the six arguments
  *   pk__arch_syscall_return(uc, rv)   the result, as the kernel gives it
+ *   pk__arch_syscall6(nr, a..f)   a system call made inline (-errno on
+ *                            failure); elsewhere (below) syscall(2)
  *
  * and, where the CPU has protection keys and Linux supports them there
  * (PK__ARCH_KEYS 1), what the hardware backend (backend/hw.c) needs:
@@ -112,6 +114,20 @@
 #include "arch/ppc64.h"
 #else
 #include "arch/none.h"
+#endif
+
+/* A family without an inline system call: the C library's. */
+#ifndef PK__ARCH_SYSCALL6
+#include <errno.h>
+#include <unistd.h>
+
+static inline long pk__arch_syscall6(long nr, long a, long b, long c, long d,
+				     long e, long f)
+{
+	long rv = syscall(nr, a, b, c, d, e, f);
+
+	return rv == -1 ? -(long)errno : rv;
+}
 #endif
 
 /* A family whose trapped system calls the library cannot complete. */

@@ -328,6 +328,26 @@ static inline void pk__arch_syscall_return(void *ucv, long rv)
 	((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RAX] = (greg_t)rv;
 }
 
+/* A system call made here, inline: -errno on failure, as the kernel
+ * returns it. */
+#define PK__ARCH_SYSCALL6 1
+
+static inline long pk__arch_syscall6(long nr, long a, long b, long c, long d,
+				     long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long rv;
+
+	__asm__ volatile("syscall"
+			 : "=a"(rv)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return rv;
+}
+
 /*
  * Where user space may end, less the top page, which x86-64 Linux never
  * maps (TASK_SIZE_MAX): below 2^47 with 4-level paging, below 2^56 with

@@ -56,8 +56,8 @@ static void report_faults(void)
  * user set it): the first process installs the seccomp filter that
  * turns direct pkey system calls into SIGSYS (compat/syscall_trap.c)
  * and leaves "trapped" for the processes it starts, which inherit the
- * filter and need only the handler.  Before main: a program may make
- * such a call first thing.
+ * filter and add their own (for their own C library's syscall()).
+ * Before main: a program may make such a call first thing.
  */
 __attribute__((constructor)) static void trap_syscalls(void)
 {
@@ -75,7 +75,9 @@ __attribute__((constructor)) static void trap_syscalls(void)
 					"go to the kernel: no seccomp filter "
 					"(%s)\n", strerror(-rc));
 	} else if (strcmp(v, "trapped") == 0) {
-		pk__syscall_trap(0);
+		/* Its own filter: the inherited one names the parent's
+		 * syscall() (compat/syscall_trap.c). */
+		pk__syscall_trap(1);
 	}
 }
 

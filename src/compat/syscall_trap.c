@@ -18,14 +18,28 @@
  * privileges.  A program that installs a filter of its own keeps it;
  * where both decide on one of the three calls, the kernel takes the
  * stricter answer (its kill or trap over this trap; this trap over its
- * errno).  Mapping calls made directly (mmap, mprotect, munmap, mremap)
- * are not trapped: the library makes those calls the same way.
+ * errno).
+ *
+ * Mapping calls (mmap, munmap, mremap, mprotect) made through the C
+ * library's syscall() are trapped too, and go through the library's
+ * interposed functions, so that its record of keyed memory stays true:
+ * the filter compares the calling instruction's address with
+ * syscall()'s, which the C library's own mapping functions and the
+ * library's inline calls (os/sys.h) never are.  Each process installs
+ * its own filter (its C library lies elsewhere); a filter inherited
+ * across execve names a place the new program's C library almost
+ * surely does not occupy, so it traps nothing there but the key calls.
  */
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -50,6 +64,11 @@
 static long kernel_result(int rc)
 {
 	return rc < 0 ? -(long)errno : rc;
+}
+
+static long map_result(void *p)
+{
+	return p == MAP_FAILED ? -(long)errno : (long)p;
 }
 
 static void on_sigsys(int sig, siginfo_t *info, void *uc)
@@ -79,29 +98,88 @@ static void on_sigsys(int sig, siginfo_t *info, void *uc)
 		rv = kernel_result(pkeys_pkey_mprotect((void *)a[0],
 						       (size_t)a[1], (int)a[2],
 						       (int)a[3]));
+	/* The mapping calls: the library's own (interpose/mappings.c). */
+	else if (info->si_syscall == SYS_mprotect)
+		rv = kernel_result(mprotect((void *)a[0], (size_t)a[1],
+					    (int)a[2]));
+	else if (info->si_syscall == SYS_munmap)
+		rv = kernel_result(munmap((void *)a[0], (size_t)a[1]));
+	else if (info->si_syscall == SYS_mmap)
+		rv = map_result(mmap((void *)a[0], (size_t)a[1], (int)a[2],
+				     (int)a[3], (int)a[4], (off_t)a[5]));
+	else if (info->si_syscall == SYS_mremap)
+		rv = map_result(mremap((void *)a[0], (size_t)a[1],
+				       (size_t)a[2], (int)a[3], (void *)a[4]));
 #endif
 	pk__arch_syscall_return(uc, rv);
 	errno = saved;
 }
 
+/*
+ * Where the C library's syscall() lies: mapping calls made through it
+ * are the program's (the library makes its own inline, os/sys.h).  0
+ * when unknown, or when the range crosses a 4 GiB line (the filter
+ * compares the address in two 32-bit halves).
+ */
+static int syscall_fn_range(uint64_t *start, uint64_t *end)
+{
+#if defined(__GLIBC__) /* dladdr1: the symbol's size */
+	const ElfW(Sym) *sym = NULL;
+	Dl_info info;
+	void *f = dlsym(RTLD_DEFAULT, "syscall");
+
+	if (!f || !dladdr1(f, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+	    !sym->st_size)
+		return 0;
+	*start = (uint64_t)(uintptr_t)f;
+	*end = *start + sym->st_size;
+	return (*start >> 32) == ((*end - 1) >> 32);
+#else
+	(void)start;
+	(void)end;
+	return 0;
+#endif
+}
+
+#define LD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, field)
+#define JEQ(v, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (v), (t), (f))
+#define JGE(v, t, f) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (v), (t), (f))
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define TRAP (SECCOMP_RET_TRAP | TRAP_DATA)
+#define IP_LO offsetof(struct seccomp_data, instruction_pointer)
+
 static int install_filter(void)
 {
 #if defined(SYS_pkey_alloc) && defined(SECCOMP_RET_TRAP)
+	uint64_t lo = 0, hi = 0;
+	int maps = syscall_fn_range(&lo, &hi);
+	/* The high half of the instruction pointer: little-endian here. */
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PK__ARCH_AUDIT, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pkey_alloc, 3, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pkey_free, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pkey_mprotect, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP | TRAP_DATA),
+		LD(offsetof(struct seccomp_data, arch)),
+		JEQ(PK__ARCH_AUDIT, 1, 0),
+		RET(SECCOMP_RET_ALLOW),
+		LD(offsetof(struct seccomp_data, nr)),
+		JEQ(SYS_pkey_alloc, 13, 0), /* to the last: the trap */
+		JEQ(SYS_pkey_free, 12, 0),
+		JEQ(SYS_pkey_mprotect, 11, 0),
+		JEQ(SYS_mmap, 4, 0),
+		JEQ(SYS_munmap, 3, 0),
+		JEQ(SYS_mprotect, 2, 0),
+		JEQ(SYS_mremap, 1, 0),
+		RET(SECCOMP_RET_ALLOW),
+		/* A mapping call: trapped when made in syscall(). */
+		LD(IP_LO + 4),
+		JEQ((uint32_t)(lo >> 32), 0, 3),
+		LD(IP_LO),
+		JGE((uint32_t)lo, 0, 1),
+		JGE((uint32_t)hi, 0, 1),
+		RET(SECCOMP_RET_ALLOW),
+		RET(TRAP),
 	};
 	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
 
+	if (!maps) /* the mapping calls go through */
+		f[7] = f[8] = f[9] = f[10] = (struct sock_filter)JEQ(~0u, 0, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -errno;
 	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -errno

@@ -24,6 +24,7 @@
 #include "core/arena.h"
 #include "core/seal.h"
 #include "os/page.h"
+#include "os/sys.h"
 
 #define ARENA_BYTES ((size_t)1 << 30)
 
@@ -45,7 +46,7 @@ void *pk__arena_alloc(size_t bytes)
 	bytes = (bytes + page - 1) & ~(page - 1);
 	pk__seal_open(&bounds, sizeof(bounds));
 	if (!B.base) {
-		p = (void *)syscall(SYS_mmap, NULL, ARENA_BYTES, PROT_NONE,
+		p = (void *)pk__syscall(SYS_mmap, NULL, ARENA_BYTES, PROT_NONE,
 				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 				    -1, 0);
 		if (p == MAP_FAILED)
@@ -61,7 +62,7 @@ void *pk__arena_alloc(size_t bytes)
 	if (bytes > ARENA_BYTES - B.used)
 		return NULL;
 	p = (void *)(B.base + B.used);
-	if (syscall(SYS_mprotect, p, bytes, PROT_READ | PROT_WRITE))
+	if (pk__syscall(SYS_mprotect, p, bytes, PROT_READ | PROT_WRITE))
 		return NULL;
 	B.used += bytes;
 	return p;

@@ -14,6 +14,7 @@
 
 #include "core/seal.h"
 #include "os/page.h"
+#include "os/sys.h"
 
 /* More than the blocks a call opens (key table, bindings, arena). */
 #define OPEN_MAX 8
@@ -30,7 +31,7 @@ static int protect(uintptr_t start, size_t len, int prot)
 	size_t page = pk__page_size();
 
 	len = (len + page - 1) & ~(page - 1);
-	return (int)syscall(SYS_mprotect, start, len, prot);
+	return (int)pk__syscall(SYS_mprotect, start, len, prot);
 }
 
 /* Whether a block can be sealed: alone on its pages (not so where the

@@ -38,6 +38,7 @@
 
 #include "api/api.h"
 #include "heap_flush.h"
+#include "os/sys.h"
 
 #define PROBE_PAGES 32
 #define PROBE_SPAN  (PROBE_PAGES + HEAP_SENTINEL_GAP + 1)
@@ -57,7 +58,7 @@ static uint64_t now_ns(void)
 /* Raw system calls: the kernel's cost, not the library's bookkeeping. */
 static int raw_mprotect(void *p, size_t len, int prot)
 {
-	return (int)syscall(SYS_mprotect, p, len, prot);
+	return (int)pk__syscall(SYS_mprotect, p, len, prot);
 }
 
 /* The best close-and-reopen round over [p, p+len), in ns; 0 on error. */

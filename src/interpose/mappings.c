@@ -60,7 +60,7 @@ static void *call_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 {
 	if (fn)
 		return fn(addr, len, prot, flags, fd, off);
-	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return (void *)pk__syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 static uintptr_t page_end(void *addr, size_t len)
@@ -105,7 +105,7 @@ static int kernel_refuses(mmap_fn fn, size_t len, int prot, int flags,
 
 	if (p == MAP_FAILED)
 		return errno;
-	syscall(SYS_munmap, p, len);
+	pk__syscall(SYS_munmap, p, len);
 	return 0;
 }
 
@@ -171,7 +171,7 @@ static void *keyed_mmap(mmap_fn fn, void *addr, size_t len, int prot,
 			pk__reg_unmapped((uintptr_t)p, page_end(p, len));
 		} else if ((rc = pk__map_new(b, (uintptr_t)p, page_end(p, len),
 					     prot))) {
-			syscall(SYS_munmap, p, len);
+			pk__syscall(SYS_munmap, p, len);
 			pk__reg_unmapped((uintptr_t)p, page_end(p, len));
 			errno = -rc;
 			p = MAP_FAILED;
@@ -206,10 +206,10 @@ PK_API int munmap(void *addr, size_t len)
 	if (pk__reg_empty() ||
 	    pk__reg_overlaps_nolock((uintptr_t)addr, page_end(addr, len)) == 0)
 		return next_munmap ? next_munmap(addr, len)
-				   : (int)syscall(SYS_munmap, addr, len);
+				   : (int)pk__syscall(SYS_munmap, addr, len);
 	pk__lock_take();
 	rc = next_munmap ? next_munmap(addr, len)
-			 : (int)syscall(SYS_munmap, addr, len);
+			 : (int)pk__syscall(SYS_munmap, addr, len);
 	if (rc == 0)
 		pk__reg_unmapped((uintptr_t)addr, page_end(addr, len));
 	pk__lock_drop();
@@ -238,7 +238,7 @@ PK_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	}
 #define CALL_MREMAP()                                                      \
 	(next_mremap ? next_mremap(old, oldlen, newlen, flags, want)       \
-		     : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, \
+		     : (void *)pk__syscall(SYS_mremap, old, oldlen, newlen, flags, \
 				       want))
 	if (pk__reg_empty() ||
 	    (!__atomic_load_n(&pk__reg_persist_n, __ATOMIC_RELAXED) &&

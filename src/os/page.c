@@ -6,6 +6,7 @@
 
 #include "arch/arch.h"
 #include "os/page.h"
+#include "os/sys.h"
 
 size_t pk__page_size(void)
 {
@@ -31,13 +32,13 @@ size_t pk__page_size(void)
  */
 static int kernel_maps(uintptr_t addr, size_t page)
 {
-	long p = syscall(SYS_mmap, addr, page, PROT_NONE,
+	long p = pk__syscall(SYS_mmap, addr, page, PROT_NONE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
 			 0);
 
 	if (p == -1)
 		return errno == EEXIST;
-	syscall(SYS_munmap, p, page);
+	pk__syscall(SYS_munmap, p, page);
 	return (uintptr_t)p == addr;
 }
 

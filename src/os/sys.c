@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
 #include "os/sys.h"
 
 #ifdef PKEYS_TEST_HOOKS
@@ -33,11 +34,22 @@ static int injected(void)
 }
 #endif
 
+long pk__syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long rv = pk__arch_syscall6(nr, a, b, c, d, e, f);
+
+	if (rv < 0 && rv > -4096) {
+		errno = (int)-rv;
+		return -1;
+	}
+	return rv;
+}
+
 long pk__sys_mprotect(void *addr, size_t len, int prot)
 {
 	if (injected())
 		return -1;
-	return syscall(SYS_mprotect, addr, len, prot);
+	return pk__syscall(SYS_mprotect, addr, len, prot);
 }
 
 long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key)
@@ -45,13 +57,13 @@ long pk__sys_pkey_mprotect(void *addr, size_t len, int prot, int key)
 	if (injected())
 		return -1;
 #ifdef SYS_pkey_mprotect
-	return syscall(SYS_pkey_mprotect, addr, len, prot, key);
+	return pk__syscall(SYS_pkey_mprotect, addr, len, prot, key);
 #else
 	if (key > 0) {
 		errno = ENOSYS;
 		return -1;
 	}
-	return syscall(SYS_mprotect, addr, len, prot);
+	return pk__syscall(SYS_mprotect, addr, len, prot);
 #endif
 }
 

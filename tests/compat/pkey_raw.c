@@ -10,6 +10,8 @@
  *   - pkey_alloc gives the lowest free number, pkey_mprotect puts it on
  *     pages, and glibc's pkey_set on it closes them (a store faults
  *     with SEGV_PKUERR and the key);
+ *   - mmap, mprotect and munmap made directly: a plain mprotect keeps
+ *     the pages' key, as Linux's does;
  *   - the kernel's errors: EINVAL for flags, for rights it does not
  *     know, for an unallocated key and for a second pkey_free;
  *   - a SIGSYS from a seccomp filter of the program's own still reaches
@@ -66,7 +68,7 @@ int main(void)
 {
 	struct sigaction sa;
 	long k, k2, rc;
-	char *page;
+	char *page, *q;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
@@ -92,6 +94,26 @@ int main(void)
 	CHECK(pkey_set((int)k, 0) == 0);
 	*(volatile char *)page = 1;
 	printf("PASS alloc, mprotect and a key fault\n");
+
+	/* Mapping calls made directly: a plain mprotect keeps the key. */
+	q = (char *)syscall(SYS_mmap, NULL, 65536UL,
+			    (unsigned long)(PROT_READ | PROT_WRITE),
+			    (unsigned long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+	CHECK(q != MAP_FAILED);
+	CHECK(pkey_mprotect(q, 65536, PROT_READ | PROT_WRITE, (int)k) == 0);
+	CHECK(pkey_set((int)k, PKEY_DISABLE_WRITE) == 0);
+	CHECK(syscall(SYS_mprotect, q, 65536UL,
+		      (unsigned long)(PROT_READ | PROT_WRITE)) == 0);
+	got_code = 0;
+	if (sigsetjmp(jump, 1) == 0) {
+		*(volatile char *)q = 1;
+		CHECK(!"the store after a plain mprotect went through");
+	}
+	CHECK(got_code == 4 && got_pkey == k);
+	CHECK(pkey_set((int)k, 0) == 0);
+	*(volatile char *)q = 1;
+	CHECK(syscall(SYS_munmap, q, 65536UL) == 0);
+	printf("PASS mapping calls keep the key\n");
 
 	errno = 0;
 	CHECK(syscall(SYS_pkey_alloc, 1UL, 0UL) == -1 && errno == EINVAL);
