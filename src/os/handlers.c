@@ -199,9 +199,11 @@ void pk__handlers_forward(int sig, siginfo_t *info, void *uc)
 				 __ATOMIC_RELEASE);
 	}
 	drop(&saved);
-	if (a.sa_handler == SIG_IGN)
+	/* Ignored: dropped, unless the CPU raised it (si_code > 0), which
+	 * the kernel never lets a program ignore: it kills instead. */
+	if (a.sa_handler == SIG_IGN && (!info || info->si_code <= 0))
 		return;
-	if (a.sa_handler == SIG_DFL) {
+	if (!is_function(&a)) {
 		/* The default action, now: these signals' is to dump core. */
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;

@@ -15,7 +15,8 @@
  *   - ECX not 0 is refused as the CPU refuses it: SIGSEGV, si_code
  *     SI_KERNEL (128), the register unchanged;
  *   - an unrelated invalid instruction (UD2) reaches the program's
- *     SIGILL handler with ILL_ILLOPN at its address.
+ *     SIGILL handler with ILL_ILLOPN at its address, and kills the
+ *     process where SIGILL is ignored.
  *
  * Prints PASS and exits 0 when every check held; 1 when one failed;
  * 2 when pkey_alloc fails (no keys here), 3 on other CPUs.
@@ -27,6 +28,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "prog_check.h"
 
@@ -82,6 +85,8 @@ int main(void)
 	char *page;
 	int k, k2;
 	uint32_t v, closed;
+	int status;
+	pid_t pid;
 	void *volatile ud2_at = NULL;
 
 	memset(&sa, 0, sizeof(sa));
@@ -141,6 +146,19 @@ int main(void)
 	CHECK(got_sig == SIGILL && got_code == ILL_ILLOPN &&
 	      got_addr == ud2_at);
 	printf("PASS other invalid instructions reach the program\n");
+
+	/* Ignoring SIGILL does not stop the kernel: it kills. */
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		alarm(5); /* a loop would end here, with SIGALRM */
+		signal(SIGILL, SIG_IGN);
+		__asm__ volatile("ud2");
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGILL);
+	printf("PASS an ignored SIGILL from the CPU kills\n");
 	if (failures) {
 		printf("%d check(s) failed\n", failures);
 		return 1;
