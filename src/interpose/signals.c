@@ -72,7 +72,10 @@ PK_API handler_fn signal(int sig, handler_fn handler)
 {
 	struct sigaction sa, old;
 
-	if (sig != SIGSEGV)
+	/* A signal the library's own handler serves (os/handlers.h) is
+	 * set as SIGSEGV's is: the C library's signal() would replace
+	 * that handler in the kernel. */
+	if (sig != SIGSEGV && !pk__handlers_owned(sig))
 		return signal_other(sig, handler);
 	if (handler == SIG_ERR) {
 		errno = EINVAL;

@@ -123,6 +123,12 @@ int pk__handlers_active(void)
 	return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
 }
 
+int pk__handlers_owned(int sig)
+{
+	return sig > 0 && sig < _NSIG &&
+	       __atomic_load_n(&slots[sig].owned, __ATOMIC_ACQUIRE);
+}
+
 int pk__handlers_action(int sig, const struct sigaction *act,
 			struct sigaction *old)
 {
@@ -177,7 +183,8 @@ int pk__handlers_own(int sig, pk__handler_fn fn)
 			slots[sig].act = was;
 			__atomic_store_n(&slots[sig].fn, was.sa_sigaction,
 					 __ATOMIC_RELEASE);
-			slots[sig].owned = 1;
+			__atomic_store_n(&slots[sig].owned, 1,
+					 __ATOMIC_RELEASE);
 			__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 		}
 	}

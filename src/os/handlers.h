@@ -29,6 +29,8 @@ typedef void (*pk__handler_call_fn)(pk__handler_fn fn, int sig,
 void pk__handlers_wrap_all(pk__handler_call_fn hook);
 /* Whether the interposer must send sigaction here. */
 int pk__handlers_active(void);
+/* Whether the library's own handler is installed for sig. */
+int pk__handlers_owned(int sig);
 /* sigaction(2) for the program, once active. */
 int pk__handlers_action(int sig, const struct sigaction *act,
 			struct sigaction *old);
