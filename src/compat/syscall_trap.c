@@ -9,8 +9,8 @@
  * handler carries each out with the glibc layer (the same numbers, the
  * same errors) and puts the result where the kernel would.  The
  * emulation itself never makes these calls, so the filter needs no
- * exception for the library (its trial of the kernel's keys, while it
- * chooses a backend, gets ENOSYS).  Any other SIGSYS (a filter of the
+ * exception for the library (its trials of the kernel's keys skip the
+ * calls under the filter: os/sys.c).  Any other SIGSYS (a filter of the
  * program's own) reaches the program's handler unchanged.
  *
  * A filter needs no_new_privs (unless the process may administer the
@@ -44,11 +44,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <pkeys.h>
 #include <pkeys/glibc.h>
 
 #include "arch/arch.h"
-#include "backend/select.h"
 #include "compat/syscall_trap.h"
 #include "os/handlers.h"
 
@@ -82,14 +80,9 @@ static void on_sigsys(int sig, siginfo_t *info, void *uc)
 	}
 	pk__arch_syscall_args(uc, a);
 #if defined(SYS_pkey_alloc)
-	/*
-	 * No backend yet: the library is choosing one (pk__syscall_trap
-	 * chooses before the program runs) and tries the kernel's keys:
-	 * the answer of a kernel without them.
-	 */
-	if (!pk__backend_peek())
-		rv = -ENOSYS;
-	else if (info->si_syscall == SYS_pkey_alloc)
+	/* (The library's own trials of the kernel's keys never come here:
+	 * os/sys.c skips them under the filter.) */
+	if (info->si_syscall == SYS_pkey_alloc)
 		rv = kernel_result(pkeys_pkey_alloc((unsigned)a[0],
 						    (unsigned)a[1]));
 	else if (info->si_syscall == SYS_pkey_free)
@@ -198,11 +191,10 @@ int pk__syscall_trap(int filter)
 		return -EOPNOTSUPP;
 	if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
 		return 0;
-	/* The handler first: an inherited filter traps already.  Then the
-	 * backend, so that the program's first call finds it chosen. */
+	/* The handler first: an inherited filter traps already.  The
+	 * backend is chosen at the first trapped key call, if any (a
+	 * process that makes none pays nothing for it). */
 	rc = pk__handlers_own(SIGSYS, on_sigsys);
-	if (rc == 0)
-		pk_init();
 	if (rc == 0 && filter)
 		rc = install_filter();
 	return rc;
