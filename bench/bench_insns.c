@@ -17,6 +17,10 @@
  * 1 and with 14 keys in use, glibc's pkey_set and pkey_get, and a 4-key
  * pk_domain_enter + pk_domain_leave against the same change made with
  * eight pkey_set calls.  Needs hardware keys (exits 77 without them).
+ *
+ * BENCH_INSNS_TRACE=N prints, for case N (1 is the first printed), each
+ * step's address as "object+offset" on stderr, for addr2line: where the
+ * instructions go.
  */
 #include <errno.h>
 #include <signal.h>
@@ -79,6 +83,31 @@ static long pc_of(pid_t pid)
 	} while (0)
 
 static const char *names[NCASES];
+
+/* The child's address pc as "object+offset" (its /proc maps). */
+static void trace_pc(pid_t pid, long pc)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi, off;
+		char obj[256] = "?";
+
+		if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %255s", &lo, &hi, &off,
+			   obj) < 3 ||
+		    (unsigned long)pc < lo || (unsigned long)pc >= hi)
+			continue;
+		fprintf(stderr, "%s+%#lx\n", obj, (unsigned long)pc - lo + off);
+		fclose(f);
+		return;
+	}
+	if (f)
+		fclose(f);
+	fprintf(stderr, "?+%#lx\n", (unsigned long)pc);
+}
 static int ncases;
 
 /*
@@ -139,6 +168,8 @@ int main(void)
 	long end = (long)(void (*)(void))bench_insns_end;
 	long counts[NCASES];
 	int status, n = 0;
+	const char *trace = getenv("BENCH_INSNS_TRACE");
+	int traced = trace ? atoi(trace) : -1;
 	pid_t pid;
 
 	if (pk_init() || strcmp(pk_backend_name(), "emu") == 0) {
@@ -183,6 +214,8 @@ int main(void)
 			steps++;
 			if (pc_of(pid) == end)
 				break;
+			if (n == traced)
+				trace_pc(pid, pc_of(pid));
 		}
 		if (n < NCASES)
 			counts[n++] = steps;

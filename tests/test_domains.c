@@ -79,6 +79,35 @@ void test_domain_bad_args(void)
 	CHECK_EQ(pk_key_free(a), 0);
 }
 
+/*
+ * A saved state naming a key twice, for a domain the thread entered
+ * once: leaving it would count the thread out twice.  It is refused and
+ * changes nothing: the key stays in use, the real leave still works.
+ */
+void test_domain_leave_twice_named(void)
+{
+	int a = pkt_key(PK_DISABLE_ACCESS), b = pkt_key(0);
+	struct pk_domain_entry d[] = {{a, 0}, {b, PK_DISABLE_WRITE}};
+	struct pk_domain_saved s, forged;
+
+	CHECK_EQ(pk_domain_enter(d, 2, &s), 0);
+	forged = s;
+	forged.n = 3;
+	forged.keys[2] = a;
+	forged.rights[2] = PK_DISABLE_WRITE;
+	CHECK_EQ(pk_domain_leave(&forged), -EINVAL);
+	CHECK_EQ(pk_get(a), 0);
+	CHECK_EQ(pk_get(b), PK_DISABLE_WRITE);
+	CHECK_EQ(pk_key_free(a), -EBUSY);
+	CHECK_EQ(pk_domain_leave(&s), 0);
+	CHECK_EQ(pk_get(a), PK_DISABLE_ACCESS);
+	CHECK_EQ(pk_get(b), 0);
+	/* Counted out once: leaving again is refused. */
+	CHECK_EQ(pk_domain_leave(&s), -EINVAL);
+	CHECK_EQ(pk_key_free(a), 0);
+	CHECK_EQ(pk_key_free(b), 0);
+}
+
 static int dom_key;
 
 static void *enter_and_exit(void *arg)

@@ -76,12 +76,12 @@ static int key_free(int key)
 		 * read every record: one of the two sees the other
 		 * (domain.c).
 		 */
-		__atomic_store_n(&pk__keys_freeing[key], 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&pk__key_freeing, key, __ATOMIC_SEQ_CST);
 		if (pk__threads_in_domain(key))
 			rc = -EBUSY;
 		else if ((rc = b->key_free(key)) == 0)
 			pk__key_gone(key);
-		__atomic_store_n(&pk__keys_freeing[key], 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&pk__key_freeing, 0, __ATOMIC_RELEASE);
 	}
 	pk__lock_drop();
 	return rc;

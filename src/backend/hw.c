@@ -352,6 +352,11 @@ __attribute__((noinline)) static void load(struct pk__thread *t)
 	} while (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED));
 }
 
+void pk__hw_reload(struct pk__thread *t)
+{
+	load(t);
+}
+
 /* Evicted keys are enforced by the union: bring pages in line. */
 static int apply_evicted(int key)
 {

@@ -16,6 +16,7 @@
 #include "arch/arch.h"
 #include "core/rights.h"
 #include "core/seal.h"
+#include "core/threads.h"
 
 #if PK__ARCH_KEYS && defined(SYS_pkey_alloc)
 /*
@@ -87,6 +88,65 @@ static inline int pk__hw_get_resident_index(unsigned i, int *rights)
 {
 	return pk__hw_get_resident_at(&pk__hw_slot_of[1] + i, rights);
 }
+
+typedef pk__arch_reg pk__hw_reg;
+
+/*
+ * Setting several keys without the lock (domains: api/domain.c).  It
+ * applies while no key has ever lacked a hardware key: then no key has
+ * moved, and keys only move after some key lacked one.  Steps:
+ * pk__hw_unmoved(); pk__hw_slot() per key (0: not resident, take the
+ * backend's set_many); write the thread's record; pk__hw_apply().
+ */
+static inline int pk__hw_unmoved(void)
+{
+	return pk__arch_exact() &&
+	       !__atomic_load_n(&pk__hw_block.b.evictions, __ATOMIC_RELAXED);
+}
+
+/* Key's hardware key, 0 if none. */
+static inline int pk__hw_slot(int key)
+{
+	return __atomic_load_n(&pk__hw_slot_of[key], __ATOMIC_RELAXED) &
+	       PK__HW_SLOT_MASK;
+}
+
+/* The register's bits giving hardware key hw rights. */
+static inline pk__hw_reg pk__hw_bits(int hw, unsigned rights)
+{
+	return pk__arch_bits(hw, rights);
+}
+
+void pk__hw_reload(struct pk__thread *t) __attribute__((visibility("hidden")));
+
+/*
+ * After the record's write: the register changes, or 1 when some key
+ * has lacked a hardware key meanwhile (nothing written: the caller puts
+ * the record back and takes the locked path).  The first eviction sets
+ * the flag before it takes any key's hardware key, then runs a sync
+ * round: if this thread's handler has not run by the flag's read, the
+ * mover reads the record after it (as pk_set, backend/hw.c set()).
+ * A round whose handler ran since the record's write rebuilt the
+ * register from it: the count says so, and it is rebuilt again.
+ */
+static inline int pk__hw_apply(struct pk__thread *t, pk__arch_reg clear,
+			       pk__arch_reg set)
+{
+	unsigned seq;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
+	if (__builtin_expect(
+		    __atomic_load_n(&pk__hw_block.b.evictions, __ATOMIC_RELAXED),
+		    0))
+		return 1;
+	pk__arch_update(clear, set);
+	if (__builtin_expect(seq != __atomic_load_n(&t->sync_seq,
+						    __ATOMIC_ACQUIRE),
+			     0))
+		pk__hw_reload(t);
+	return 0;
+}
 #else
 static inline int pk__hw_get_resident(int key, int *rights)
 {
@@ -100,6 +160,34 @@ static inline int pk__hw_get_resident_index(unsigned i, int *rights)
 	(void)i;
 	(void)rights;
 	return 0;
+}
+
+typedef unsigned long pk__hw_reg;
+static inline int pk__hw_unmoved(void)
+{
+	return 0;
+}
+
+static inline int pk__hw_slot(int key)
+{
+	(void)key;
+	return 0;
+}
+
+static inline pk__hw_reg pk__hw_bits(int hw, unsigned rights)
+{
+	(void)hw;
+	(void)rights;
+	return 0;
+}
+
+static inline int pk__hw_apply(struct pk__thread *t, pk__hw_reg clear,
+			       pk__hw_reg set)
+{
+	(void)t;
+	(void)clear;
+	(void)set;
+	return 1;
 }
 #endif
 

@@ -6,7 +6,7 @@
 union pk__keys_block pk__keys_block PK__SEALED;
 PK__SEAL_BLOCK(pk__keys_block);
 
-uint8_t pk__keys_freeing[PK__KEYS];
+int pk__key_freeing;
 
 void pk__keys_open(void)
 {

@@ -31,11 +31,13 @@ extern union pk__keys_block {
 #define pk__keys (pk__keys_block.keys)
 void pk__keys_open(void);
 /*
- * Set while pk_key_free decides: domain entry backs off.  Not sealed: a
- * forged flag only makes domain entry fail, and the table's opening
+ * The key pk_key_free is deciding on (0: none; frees take the lock, so
+ * one at a time): domain entry backs off.  One word, not one per key,
+ * so that entry reads it once whatever the domain's size.  Not sealed:
+ * a forged value only makes domain entry wait, and the table's opening
  * would widen the window in which the two calls collide.
  */
-extern uint8_t pk__keys_freeing[PK__KEYS];
+extern int pk__key_freeing;
 
 static inline int pk__key_allocated(int key)
 {
