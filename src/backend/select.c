@@ -18,6 +18,7 @@
 #include "core/threads.h"
 #include "os/own.h"
 #include "os/tasks.h"
+#include "os/vma.h"
 
 /* Hardware first; the emulation works everywhere. */
 static const struct pk__backend *const table[] = {
@@ -44,6 +45,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	pk__vma_forget();
 	pk__threads_fork_child();
 	if (chosen)
 		chosen->threads_changed();
@@ -133,6 +135,7 @@ static void choose(void)
 		return;
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	pk__vma_keep_open();
 	if (env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
 	    strcmp(env, "emu") != 0) {
 		snprintf(reason, sizeof(reason),

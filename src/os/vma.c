@@ -50,6 +50,28 @@ struct pk__procmap_query {
 
 /* -1 unknown, 0 the ioctl is missing, 1 it works. */
 static int have_query = -1;
+/*
+ * /proc/self/maps stays open while the ioctl works, so that a call
+ * makes one ioctl per mapping and no open or close: opened once per
+ * process, once fork's child handler is in place (pk__vma_keep_open),
+ * since a child must not query its parent's mappings through the
+ * inherited descriptor.  A program may close it or put another file at
+ * its number: a first query that fails drops it (without closing what
+ * may now be the program's) and opens anew.
+ */
+static int maps_fd = -1, keep_open;
+
+void pk__vma_keep_open(void)
+{
+	__atomic_store_n(&keep_open, 1, __ATOMIC_RELAXED);
+}
+
+void pk__vma_forget(void)
+{
+	if (maps_fd >= 0)
+		close(maps_fd);
+	maps_fd = -1;
+}
 
 static int open_maps(void)
 {
@@ -57,12 +79,14 @@ static int open_maps(void)
 			    O_RDONLY | O_CLOEXEC);
 }
 
+/* *first_failed: the very first query failed (no fn called yet). */
 static int walk_query(int fd, uintptr_t start, uintptr_t end,
-		      pk__vma_fn fn, void *ctx)
+		      pk__vma_fn fn, void *ctx, int *first_failed)
 {
 	uintptr_t at = start;
 	int rc;
 
+	*first_failed = 0;
 	while (at < end) {
 		struct pk__procmap_query q;
 
@@ -70,8 +94,10 @@ static int walk_query(int fd, uintptr_t start, uintptr_t end,
 		q.size = sizeof(q);
 		q.query_flags = PK__QUERY_COVERING_OR_NEXT;
 		q.query_addr = at;
-		if (ioctl(fd, PK__PROCMAP_QUERY, &q) != 0)
+		if (ioctl(fd, PK__PROCMAP_QUERY, &q) != 0) {
+			*first_failed = at == start && errno != ENOENT;
 			return errno == ENOENT ? 0 : -errno;
+		}
 		if (q.vma_start >= end)
 			return 0;
 		int prot = (q.vma_flags & PK__VMA_READ ? PROT_READ : 0) |
@@ -136,17 +162,27 @@ static int walk_text(int fd, uintptr_t start, uintptr_t end, pk__vma_fn fn,
 
 int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx)
 {
-	int fd = open_maps(), rc;
+	int fd, rc, first_failed;
 
-	if (fd < 0)
+	if (have_query != 0 && maps_fd >= 0) {
+		rc = walk_query(maps_fd, start, end, fn, ctx, &first_failed);
+		if (!first_failed)
+			return rc;
+		maps_fd = -1; /* not ours any more, or gone */
+	}
+	if ((fd = open_maps()) < 0)
 		return -errno;
 	if (have_query != 0) {
-		rc = walk_query(fd, start, end, fn, ctx);
-		if (rc == -ENOTTY || rc == -EINVAL) {
+		rc = walk_query(fd, start, end, fn, ctx, &first_failed);
+		if (first_failed && (rc == -ENOTTY || rc == -EINVAL)) {
 			__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
 		} else {
 			__atomic_store_n(&have_query, 1, __ATOMIC_RELAXED);
-			close(fd);
+			if (__atomic_load_n(&keep_open, __ATOMIC_RELAXED) &&
+			    !first_failed)
+				maps_fd = fd;
+			else
+				close(fd);
 			return rc;
 		}
 	}

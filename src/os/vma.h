@@ -14,6 +14,13 @@
 typedef int (*pk__vma_fn)(void *ctx, uintptr_t start, uintptr_t end,
 			  int prot);
 int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx);
+/*
+ * pk__vma_walk may keep /proc/self/maps open from now on (one
+ * descriptor, close-on-exec), once fork's child handler calls
+ * pk__vma_forget (which closes it in the child).  Lock held.
+ */
+void pk__vma_keep_open(void);
+void pk__vma_forget(void);
 /* The same for the mappings whose line in /proc/self/maps holds tag
  * (a name the kernel gives, such as " [vvar"): a read of the text. */
 int pk__vma_named(const char *tag, pk__vma_fn fn, void *ctx);
