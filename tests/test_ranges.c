@@ -17,6 +17,7 @@
 #include "pktest.h"
 
 void pk__test_fail_protect(int nth, int err);
+void pk__test_rindex_off(void);
 
 #define RW (PROT_READ | PROT_WRITE)
 
@@ -580,6 +581,123 @@ void test_range_fork(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK_EQ(pk_key_of(p + pg), k);
 	EXPECT_FAULT(p, W, k);
+}
+
+/*
+ * The library reads page protections from the kernel (re-keying keeps
+ * them).  A fork's child reads its own: here its first page is
+ * read-only where the parent's is writable.
+ */
+void test_range_fork_child_prot(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(1, RW), *q = pkt_map(2, RW);
+	int k = pkt_key(0), status;
+	pid_t pid;
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(mprotect(q, pg, PROT_READ), 0);
+		CHECK_EQ(pk_protect_range(q, 2 * pg, k, 0), 0);
+		CHECK_EQ(pk_key_of(q), k);
+		EXPECT_OK(q, R);
+		EXPECT_FAULT(q, W, -1);
+		EXPECT_OK(q + pg, W);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(pk_protect_range(q, 2 * pg, k, 0), 0);
+	EXPECT_OK(q, W);
+}
+
+/* The descriptor the library keeps on /proc/self/maps, or -1. */
+static int maps_fd_of_library(void)
+{
+	char path[64], link[256];
+
+	for (int fd = 3; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "/maps"))
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * A program may close the library's descriptor, or put another file at
+ * its number: protections are still read right, the program's file is
+ * left alone.
+ */
+void test_range_maps_fd_taken(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(1, RW), *q = pkt_map(2, RW);
+	int k = pkt_key(0), fd, null;
+
+	/* Kernels without PROCMAP_QUERY (before 6.11): no descriptor is
+	 * kept, the text is read each time; the same answers. */
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	fd = maps_fd_of_library();
+	if (fd >= 0)
+		CHECK_EQ(close(fd), 0);
+	CHECK_EQ(mprotect(q, pg, PROT_READ), 0);
+	CHECK_EQ(pk_protect_range(q, pg, k, 0), 0);
+	EXPECT_FAULT(q, W, -1);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(null >= 0);
+	fd = maps_fd_of_library();
+	CHECK_EQ(dup2(null, fd >= 0 ? fd : null), fd >= 0 ? fd : null);
+	if (fd < 0)
+		fd = dup(null);
+	CHECK_EQ(pk_protect_range(q + pg, pg, k, 0), 0);
+	EXPECT_OK(q + pg, W);
+	CHECK_EQ(mprotect(q, pg, RW), 0);
+	CHECK_EQ(pk_protect_range(q, pg, k, 0), 0);
+	EXPECT_OK(q, W);
+	/* The program's descriptor is still its own. */
+	CHECK(fcntl(fd, F_GETFD) >= 0);
+	CHECK_EQ(close(fd), 0);
+	CHECK_EQ(close(null), 0);
+}
+
+/*
+ * Lookups while the registry's index is off (the arena full) walk the
+ * list, and the next change builds the index anew: the same answers
+ * throughout, over enough ranges to fill several of its chunks.
+ */
+void test_range_index_off(void)
+{
+	enum { N = 600 };
+	size_t pg = pkt_page();
+	char *p = pkt_map(2 * N, RW);
+	int k[2] = {pkt_key(0), pkt_key(0)};
+
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(pk_protect_range(p + 2 * i * pg, pg, k[i & 1], 0), 0);
+	for (int round = 0; round < 3; round++) {
+		if (round == 1)
+			pk__test_rindex_off();
+		if (round == 2) /* rebuilt here */
+			CHECK_EQ(pk_unprotect_range(p + 2 * pg, pg, 0), 0);
+		for (int i = 0; i < N; i++) {
+			int want = round == 2 && i == 1 ? 0 : k[i & 1];
+			CHECK_EQ(pk_key_of(p + 2 * i * pg), want);
+			CHECK_EQ(pk_key_of(p + 2 * i * pg + pg - 1), want);
+			CHECK_EQ(pk_key_of(p + (2 * i + 1) * pg), 0);
+		}
+	}
+	CHECK_EQ(pk_key_of(p - 1), 0);
+	CHECK_EQ(pk_unprotect_range(p, 2 * N * pg, 0), 0);
+	CHECK_EQ(pk_key_of(p + 4 * pg), 0);
 }
 
 /*

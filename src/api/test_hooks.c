@@ -10,9 +10,20 @@
 #include "backend/hw_fast.h"
 #include "core/arena.h"
 #include "core/keys.h"
+#include "core/lock.h"
+#include "core/rindex.h"
 #include "pkeys.h"
 
 PK_API void *pk__test_sealed(int what, int key);
+PK_API void pk__test_rindex_off(void);
+
+/* The registry's index off, as when it cannot grow (core/rindex.h). */
+void pk__test_rindex_off(void)
+{
+	pk__lock_take();
+	pk__rindex_switch_off();
+	pk__lock_drop();
+}
 
 /*
  * 0: key's initial rights in the key table; 1: whether key is allocated

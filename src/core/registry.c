@@ -19,6 +19,10 @@
  * So that the race is a defined one, the fields such a walk reads
  * (start, end, key, next) are written with atomic stores, ordered
  * after the odd count (release), and read with atomic loads.
+ *
+ * Lookups, locked or not, go through the index (core/rindex.h) when it
+ * is on: it finds the node without walking the levels.  The levels
+ * still serve insertion and the walk while the index is off.
  */
 #include <errno.h>
 #include <string.h>
@@ -28,6 +32,7 @@
 
 #include "core/arena.h"
 #include "core/registry.h"
+#include "core/rindex.h"
 
 #define POOL_BYTES (64 * 1024)
 
@@ -68,6 +73,11 @@ struct pk__range *pk__reg_by_key[PK__KEYS];
 
 int pk__reg_reserve(size_t extra)
 {
+	if (pk__rindex_off()) { /* a failure leaves it off: walks */
+		write_begin();
+		(void)pk__rindex_build(head.next[0]);
+		write_end();
+	}
 	while (spare_n < extra) {
 		struct pk__range *p = pk__arena_alloc(POOL_BYTES);
 		if (!p)
@@ -182,6 +192,7 @@ static struct pk__range *insert(uintptr_t start, uintptr_t end, int key,
 		STORE(r->next[i], preds[i]->next[i]);
 		STORE(preds[i]->next[i], r);
 	}
+	pk__rindex_add(r);
 	key_link(r);
 	count(r, +1);
 	return r;
@@ -195,6 +206,7 @@ static void unlink_node(struct pk__range *r)
 	for (int i = 0; i < r->level; i++)
 		if (preds[i]->next[i] == r)
 			STORE(preds[i]->next[i], r->next[i]);
+	pk__rindex_remove(r);
 	key_unlink(r);
 	count(r, -1);
 	node_free(r);
@@ -204,6 +216,13 @@ struct pk__range *pk__reg_lower(uintptr_t addr)
 {
 	struct pk__range *x = &head;
 
+	struct pk__rindex_hit h;
+
+	if (pk__rindex_find(addr, &h) == 0) {
+		if (!h.node)
+			return head.next[0];
+		return h.node->end > addr ? h.node : h.node->next[0];
+	}
 	for (int i = levels - 1; i >= 0; i--)
 		while (x->next[i] && x->next[i]->end <= addr)
 			x = x->next[i];
@@ -242,6 +261,7 @@ static void split_at(uintptr_t addr)
 		return;
 	insert(addr, r->end, r->key, r->prot, r->flags);
 	STORE(r->end, addr);
+	pk__rindex_set_end(r);
 }
 
 static int same(const struct pk__range *a, const struct pk__range *b)
@@ -259,6 +279,7 @@ static void merge(uintptr_t start, uintptr_t end)
 		if (same(r, r->next[0])) {
 			struct pk__range *n = r->next[0];
 			STORE(r->end, n->end);
+			pk__rindex_set_end(r);
 			unlink_node(n);
 		} else {
 			r = r->next[0];
@@ -407,7 +428,8 @@ void pk__reg_unmapped(uintptr_t start, uintptr_t end)
 
 /*
  * The walk of pk__reg_lower with atomic loads, bounded: 0 if it went
- * beyond the bound (a list changing under it), else 1 with *key.
+ * beyond the bound (a list changing under it), else 1 with *start and
+ * *key (the key only when that range holds addr).
  */
 static inline __attribute__((always_inline)) int
 walk_key(uintptr_t addr, uintptr_t *start, int *key)
@@ -415,6 +437,15 @@ walk_key(uintptr_t addr, uintptr_t *start, int *key)
 	struct pk__range *x = &head, *n;
 	int top = __atomic_load_n(&levels, __ATOMIC_RELAXED), steps = 0;
 
+	struct pk__rindex_hit h;
+
+	if (pk__rindex_find(addr, &h) == 0) {
+		int in = h.node && h.end > addr;
+
+		*start = in ? h.start : h.next_start;
+		*key = in ? h.key : 0;
+		return 1;
+	}
 	if (top > PK__REG_LEVELS)
 		top = PK__REG_LEVELS;
 	for (int i = top - 1; i >= 0; i--)

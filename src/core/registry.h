@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/range.h"
 #include "core/rights.h"
 
 /*
@@ -17,20 +18,6 @@
  * is registered.  Updates need room reserved first (pk__reg_reserve):
  * 3 nodes per assign/set_prot/unmap/map call.
  */
-#define PK__REG_LEVELS 12
-#define PK__R_MAPPED 0x1u
-#define PK__R_PERSIST 0x2u
-
-struct pk__range {
-	uintptr_t start, end;
-	int key;
-	int prot;
-	unsigned char flags;
-	unsigned char level;
-	struct pk__range *kprev, *knext; /* ranges with the same key */
-	struct pk__range *next[PK__REG_LEVELS];
-};
-
 int pk__reg_reserve(size_t extra);
 /* Give [start,end) one assignment (key -1: none). */
 void pk__reg_assign(uintptr_t start, uintptr_t end, int key, int prot,
