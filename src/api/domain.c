@@ -46,6 +46,7 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 			  int n, struct pk_domain_saved *saved)
 {
 	pk__hw_reg clear = 0, set = 0;
+	unsigned freed = __atomic_load_n(&pk__keys_freed, __ATOMIC_ACQUIRE);
 	int i;
 
 	if (!pk__hw_unmoved())
@@ -74,11 +75,17 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 		saved->rights[i] = (unsigned char)old;
 		__atomic_store_n(&t->rights[k], (uint8_t)r, __ATOMIC_RELAXED);
 	}
-	/* After the counts (sequentially consistent, as below): a free
-	 * deciding now, on any key, sends this call the general way. */
+	/*
+	 * After the counts (sequentially consistent, as below): a free
+	 * deciding now, on any key, sends this call the general way; so
+	 * does one completed since the keys' entries were read (an entry
+	 * read before it may name a key now gone).
+	 */
 	if (__builtin_expect(i == n &&
 				     !__atomic_load_n(&pk__key_freeing,
 						      __ATOMIC_SEQ_CST) &&
+				     __atomic_load_n(&pk__keys_freed,
+						     __ATOMIC_RELAXED) == freed &&
 				     pk__hw_apply(t, clear, set) == 0,
 			     1)) {
 		saved->n = n;

@@ -81,6 +81,9 @@ static int key_free(int key)
 			rc = -EBUSY;
 		else if ((rc = b->key_free(key)) == 0)
 			pk__key_gone(key);
+		if (rc == 0)
+			__atomic_store_n(&pk__keys_freed, pk__keys_freed + 1,
+					 __ATOMIC_RELEASE);
 		__atomic_store_n(&pk__key_freeing, 0, __ATOMIC_RELEASE);
 	}
 	pk__lock_drop();

@@ -38,6 +38,13 @@ void pk__keys_open(void);
  * would widen the window in which the two calls collide.
  */
 extern int pk__key_freeing;
+/*
+ * Keys freed so far, counted before pk__key_freeing goes back to 0: a
+ * lock-free reader that found a key's state, then counted itself its
+ * user and saw no free deciding, checks that no free completed since
+ * (it may have read the key's state before one).
+ */
+extern unsigned pk__keys_freed;
 
 static inline int pk__key_allocated(int key)
 {
