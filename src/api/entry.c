@@ -21,6 +21,7 @@
 #include "arch/arch.h"
 #include "backend/select.h"
 #include "core/keys.h"
+#include "os/defer.h"
 #include "os/handlers.h"
 
 #if defined(PK__ARCH_HANDLER_RESETS) && PK__ARCH_HANDLER_RESETS
@@ -74,6 +75,9 @@ void pk__signals_emulate(void)
 	if (ENTRY_RIGHTS && b && !b->hardware &&
 	    !__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
 		pk__handlers_wrap_all(pk__entry_call);
+		/* Every handler goes through the wrapper now: the lock may
+		 * hold signals back instead of blocking them. */
+		(void)pk__defer_enable();
 		__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 	}
 }

@@ -12,10 +12,28 @@
 #include "core/keys.h"
 #include "core/lock.h"
 #include "core/rindex.h"
+#include "os/defer.h"
 #include "pkeys.h"
 
 PK_API void *pk__test_sealed(int what, int key);
 PK_API void pk__test_rindex_off(void);
+PK_API void pk__test_under_lock(void (*fn)(void *), void *arg);
+PK_API int pk__test_lock_defers(void);
+
+/* fn(arg) inside the library's lock, as the library's own code runs
+ * there (core/lock.h): for tests of signals that arrive meanwhile. */
+void pk__test_under_lock(void (*fn)(void *), void *arg)
+{
+	pk__lock_take();
+	fn(arg);
+	pk__lock_drop();
+}
+
+/* Whether the lock holds signals back rather than blocking them. */
+int pk__test_lock_defers(void)
+{
+	return pk__defer_enabled();
+}
 
 /* The registry's index off, as when it cannot grow (core/rindex.h). */
 void pk__test_rindex_off(void)

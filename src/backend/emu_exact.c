@@ -41,6 +41,7 @@
 #include "core/lock.h"
 #include "core/registry.h"
 #include "core/threads.h"
+#include "os/defer.h"
 #include "os/handlers.h"
 #include "os/page.h"
 #include "os/sys.h"
@@ -106,6 +107,7 @@ static void finish(void *uc)
 	pk__lock_drop();
 	pk__arch_step(uc, 0);
 	((ucontext_t *)uc)->uc_sigmask = step.mask;
+	pk__defer_stepped = 0;
 	step.active = 0;
 	step.n = step.count = 0;
 	pk__sync_release();
@@ -138,6 +140,7 @@ static void begin(ucontext_t *uc)
 	sigdelset(&only, SIGFPE);
 	sigdelset(&only, SIGTRAP);
 	uc->uc_sigmask = only;
+	pk__defer_stepped = 1;
 	pk__arch_step(uc, 1);
 }
 

@@ -22,6 +22,7 @@
 #include "backend/sync.h"
 #include "core/arena.h"
 #include "core/lock.h"
+#include "os/defer.h"
 #include "os/sigaction.h"
 #include "os/tasks.h"
 
@@ -80,8 +81,10 @@ static void on_sync(int sig, siginfo_t *info, void *uc)
 	int tid = (int)syscall(SYS_gettid), saved = errno;
 	unsigned gen = __atomic_load_n(&release_gen, __ATOMIC_ACQUIRE);
 
-	(void)sig;
-	(void)info;
+	/* Inside the library's lock: answered once it lets go (a thread
+	 * held there would keep others from the lock). */
+	if (pk__defer_hold(sig, info, uc))
+		return;
 	if (__atomic_load_n(&holding, __ATOMIC_ACQUIRE)) {
 		mark_done(tid);
 		while (__atomic_load_n(&release_gen, __ATOMIC_ACQUIRE) == gen)

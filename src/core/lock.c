@@ -2,8 +2,13 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "core/lock.h"
 #include "core/seal.h"
+#include "os/defer.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int open_signal;
@@ -15,12 +20,17 @@ static __thread sigset_t saved_mask;
 static __thread int saved_cancel;
 /* Whether this thread holds the lock. */
 static __thread int held_here;
+/* Whether this thread's acquisition held signals back (os/defer.h)
+ * instead of blocking them. */
+static __thread int deferring;
 
 /* Not between fork's prepare and done: the program's fork handlers run
  * there, and the library's calls from them do not take the lock. */
 int pk__lock_mine(void)
 {
-	return held_here && !fork_holds_lock;
+	return (held_here ||
+		__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED)) &&
+	       !fork_holds_lock;
 }
 
 int pk__in_fork(void)
@@ -46,32 +56,85 @@ void pk__lock_mask(sigset_t *set)
 		sigdelset(set, sig);
 }
 
-void pk__lock_take(void)
+/*
+ * A handler the library does not wrap (installed with a raw system
+ * call, or with sigset(3)) called it while this thread was inside the
+ * lock: waiting would never end, going on would find its state half
+ * changed.  Said plainly, then stopped.
+ */
+__attribute__((noreturn, cold)) static void reentered(void)
+{
+	static const char msg[] =
+		"pkeys: a signal handler the library does not wrap called it "
+		"while it held its lock in this thread; stopping\n";
+
+	(void)!write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+
+/* Signals held back (os/defer.h: returns 1) or blocked, before the
+ * mutex. */
+static int signals_off(sigset_t *saved)
 {
 	sigset_t all;
 
+	if (pk__defer_enabled() && !pk__defer_stepped) {
+		if (__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED))
+			reentered();
+		__atomic_store_n(&pk__defer_busy, 1, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		return 1;
+	}
+	pk__lock_mask(&all);
+	pthread_sigmask(SIG_BLOCK, &all, saved);
+	return 0;
+}
+
+static void signals_on(int deferred, const sigset_t *saved)
+{
+	if (deferred) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(&pk__defer_busy, 0, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (pk__defer_held)
+			pk__defer_release();
+		return;
+	}
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+void pk__lock_take(void)
+{
+	sigset_t saved;
+	int d;
+
 	if (fork_holds_lock)
 		return;
-	pk__lock_mask(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &saved_mask);
+	d = signals_off(&saved);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
 	pthread_mutex_lock(&lock);
+	saved_mask = saved;
+	deferring = d;
 	held_here = 1;
 }
 
 int pk__lock_try(void)
 {
-	sigset_t all, saved;
+	sigset_t saved;
+	int d;
 
 	if (fork_holds_lock)
 		return 1;
-	pk__lock_mask(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	/* A fault inside the lock, in this thread: never taken here. */
+	if (__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED))
+		return 0;
+	d = signals_off(&saved);
 	if (pthread_mutex_trylock(&lock)) {
-		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		signals_on(d, &saved);
 		return 0;
 	}
 	saved_mask = saved;
+	deferring = d;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
 	held_here = 1;
 	return 1;
@@ -79,13 +142,18 @@ int pk__lock_try(void)
 
 void pk__lock_drop(void)
 {
+	/* Read before the mutex goes: a fault handler in this thread may
+	 * take the lock right after, and fill these in for itself. */
+	sigset_t saved = saved_mask;
+	int d = deferring, cancel = saved_cancel;
+
 	if (fork_holds_lock)
 		return;
 	pk__seal_close();
 	held_here = 0;
 	pthread_mutex_unlock(&lock);
-	pthread_setcancelstate(saved_cancel, NULL);
-	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	pthread_setcancelstate(cancel, NULL);
+	signals_on(d, &saved);
 }
 
 void pk__lock_fork_prepare(void)

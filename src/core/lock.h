@@ -3,13 +3,24 @@
  * The library's one lock.  It serialises key allocation, the registry,
  * thread records and, on the emulation, every change of rights.
  *
- * Rule: the lock is only ever taken with signals blocked (all but the
- * synchronous faults and the hardware backend's sync signal), so a
- * signal handler never finds its own thread holding it, and every call
- * that takes it is async-signal-safe.  Code under the lock must not
- * touch the program's memory (it may fault, and the fault handler may
- * need the lock) and must not call malloc.  Cancellation is disabled
- * while it is held: a thread cancelled there would unwind with it.
+ * Rule: no handler of the program ever runs in a thread that holds the
+ * lock or waits for it, so a handler never finds its own thread holding
+ * it, and every call that takes it is async-signal-safe.  Two ways:
+ *   - held back, without a system call: where the library stands
+ *     between every handler and the kernel (os/defer.h: the emulation
+ *     once a key exists, in a program whose sigaction reaches the
+ *     library), the thread marks itself busy; the wrapper re-queues an
+ *     asynchronous signal that arrives meanwhile, blocked, and the
+ *     release unblocks it.  A handler installed behind the library's
+ *     back that calls it there stops the program with a message
+ *     (waiting would never end);
+ *   - blocked, two rt_sigprocmask calls: everywhere else, every signal
+ *     but the synchronous faults and the hardware backend's sync
+ *     signal is blocked while the lock is held.
+ * Code under the lock must not touch the program's memory (it may
+ * fault, and the fault handler may need the lock) and must not call
+ * malloc.  Cancellation is disabled while it is held: a thread
+ * cancelled there would unwind with it.
  */
 #ifndef PK_CORE_LOCK_H
 #define PK_CORE_LOCK_H

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "os/defer.h"
 #include "os/handlers.h"
 #include "os/sigaction.h"
 
@@ -65,7 +66,12 @@ static void call(pk__handler_fn fn, int sig, siginfo_t *info, void *uc)
 
 static void wrapper(int sig, siginfo_t *info, void *uc)
 {
-	pk__handler_fn fn = __atomic_load_n(&slots[sig].fn, __ATOMIC_ACQUIRE);
+	pk__handler_fn fn;
+
+	/* Inside the library's lock: for after it (os/defer.h). */
+	if (pk__defer_hold(sig, info, uc))
+		return;
+	fn = __atomic_load_n(&slots[sig].fn, __ATOMIC_ACQUIRE);
 
 	/* A slot reset to the default while this signal was on its way
 	 * (sa_handler and sa_sigaction share their place). */

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signals that arrive while a thread is inside the library's lock
+ * (core/lock.h): the program's handler runs after the library lets go,
+ * never inside, with the siginfo it was sent, and it may call the
+ * library.  Where the lock holds signals back rather than blocking them
+ * (the emulation on x86, once a key exists), a handler installed behind
+ * the library's back that calls it there stops the program with a
+ * message instead of waiting forever.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pktest.h"
+
+void pk__test_under_lock(void (*fn)(void *), void *arg);
+int pk__test_lock_defers(void);
+
+static int key;
+static volatile int calls, got_code, got_value, got_pid, rights_in_handler;
+
+static void on_usr1(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	calls++;
+	got_code = info->si_code;
+	got_value = info->si_value.sival_int;
+	got_pid = info->si_pid;
+	CHECK_EQ(pk_set(key, PK_DISABLE_WRITE), 0);
+	rights_in_handler = pk_get(key);
+}
+
+static void install(int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_usr1;
+	sa.sa_flags = SA_SIGINFO | flags;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+}
+
+/* Inside the lock: send, and note how many handler calls ran by now. */
+static void send_queued(void *arg)
+{
+	union sigval v = {.sival_int = 4242};
+
+	CHECK_EQ(sigqueue(getpid(), SIGUSR1, v), 0);
+	*(int *)arg = calls;
+}
+
+static void send_kill(void *arg)
+{
+	CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	*(int *)arg = calls;
+}
+
+static void expect_after(int inside, int code)
+{
+	sigset_t now;
+
+	CHECK_EQ(inside, 0);
+	CHECK_EQ(calls, 1);
+	CHECK_EQ(got_code, code);
+	CHECK_EQ(got_pid, getpid());
+	CHECK_EQ(rights_in_handler, PK_DISABLE_WRITE);
+	/* The thread's mask is what it was. */
+	CHECK_EQ(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+	CHECK(!sigismember(&now, SIGUSR1));
+	calls = 0;
+}
+
+void test_lock_signal_after(void)
+{
+	int inside = -1;
+
+	key = pkt_key(0);
+	install(0);
+	pk__test_under_lock(send_queued, &inside);
+	expect_after(inside, SI_QUEUE);
+	CHECK_EQ(got_value, 4242);
+	/* kill(): the kernel's code for it comes through too. */
+	pk__test_under_lock(send_kill, &inside);
+	expect_after(inside, SI_USER);
+	/* A handler that does not block its own signal. */
+	install(SA_NODEFER);
+	pk__test_under_lock(send_queued, &inside);
+	expect_after(inside, SI_QUEUE);
+}
+
+/* The same from a thread other than the process's first. */
+static void *second_thread(void *arg)
+{
+	int inside = -1;
+
+	CHECK_EQ(pthread_sigmask(SIG_UNBLOCK, arg, NULL), 0);
+	pk__test_under_lock(send_kill, &inside);
+	CHECK_EQ(inside, 0);
+	CHECK_EQ(calls, 1);
+	CHECK_EQ(got_code, SI_USER);
+	CHECK_EQ(got_pid, getpid());
+	CHECK_EQ(rights_in_handler, PK_DISABLE_WRITE);
+	return NULL;
+}
+
+void test_lock_signal_other_thread(void)
+{
+	pthread_t t;
+	sigset_t usr1;
+
+	key = pkt_key(0);
+	install(0);
+	/* kill() goes to a thread that does not block it: the new one
+	 * (it unblocks what it inherits). */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	CHECK_EQ(pthread_sigmask(SIG_BLOCK, &usr1, NULL), 0);
+	CHECK_EQ(pthread_create(&t, NULL, second_thread, &usr1), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+/*
+ * A handler installed with the raw system call, after the first key:
+ * the library does not stand in front of it.
+ */
+static volatile int raw_calls;
+
+static void on_raw(int sig)
+{
+	(void)sig;
+	pk_set(key, PK_DISABLE_WRITE);
+	raw_calls++;
+}
+
+#if defined(__x86_64__)
+/* x86-64 handlers return through a restorer the caller provides. */
+void pkt_raw_restorer(void);
+__asm__(".text\n"
+	"pkt_raw_restorer:\n\t"
+	"mov $15, %rax\n\t" /* rt_sigreturn */
+	"syscall\n");
+#define RAW_FLAGS 0x04000000UL /* SA_RESTORER */
+#define RAW_RESTORER pkt_raw_restorer
+#else
+#define RAW_FLAGS 0UL
+#define RAW_RESTORER NULL
+#endif
+
+static void install_raw(int sig)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} ka = {on_raw, RAW_FLAGS, RAW_RESTORER, 0};
+
+	CHECK_EQ(syscall(SYS_rt_sigaction, sig, &ka, NULL, 8), 0);
+}
+
+static void raise_usr2(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(raise(SIGUSR2), 0);
+}
+
+void test_lock_unwrapped_handler(void)
+{
+	int out[2], status, defers;
+	char buf[512] = {0};
+	pid_t pid;
+
+	key = pkt_key(0);
+	defers = pk__test_lock_defers();
+	install_raw(SIGUSR2);
+	CHECK_EQ(pipe(out), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(out[1], 2);
+		pk__test_under_lock(raise_usr2, NULL);
+		_exit(raw_calls == 1 ? 0 : 3);
+	}
+	close(out[1]);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	(void)!read(out[0], buf, sizeof(buf) - 1);
+	close(out[0]);
+	if (defers) {
+		/* Held back would need the wrapper: it stops, and says so. */
+		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+		CHECK(strstr(buf, "does not wrap") != NULL);
+	} else {
+		/* Blocked while the lock is held: it ran after. */
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
