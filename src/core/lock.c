@@ -13,16 +13,18 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int open_signal;
 
-static __thread int fork_holds_lock;
+#define IE __attribute__((tls_model("initial-exec")))
+
+static __thread int fork_holds_lock IE;
 /* The signal mask to restore when this thread drops the lock. */
-static __thread sigset_t saved_mask;
+static __thread sigset_t saved_mask IE;
 /* Its cancelability, likewise. */
-static __thread int saved_cancel;
+static __thread int saved_cancel IE;
 /* Whether this thread holds the lock. */
-static __thread int held_here;
+static __thread int held_here IE;
 /* Whether this thread's acquisition held signals back (os/defer.h)
  * instead of blocking them. */
-static __thread int deferring;
+static __thread int deferring IE;
 
 /* Not between fork's prepare and done: the program's fork handlers run
  * there, and the library's calls from them do not take the lock. */
