@@ -32,6 +32,7 @@ bench: all
 	./$(BUILD)/bench_ranges
 	./$(BUILD)/bench_threads
 	./$(BUILD)/bench_heap
+	./$(BUILD)/bench_run
 
 # The same benchmark on the hardware backend, in the QEMU VM (software CPU).
 bench-vm: all

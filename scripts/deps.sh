@@ -36,6 +36,8 @@ if [ "${1:-build}" = musl ]; then
 fi
 if [ "${1:-build}" = bench ]; then
 	want libsodium-dev sh -c "dpkg-query -W -f='\${Status}' libsodium-dev | grep -q 'ok installed'"
+	# (bench_run times git status under pkeys run)
+	want git command -v git
 fi
 if [ "${1:-build}" = vm ]; then
 	want qemu-system-x86 command -v qemu-system-x86_64
