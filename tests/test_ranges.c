@@ -1101,6 +1101,65 @@ void test_key_of_concurrent(void)
 }
 
 /*
+ * The same over enough ranges to split and merge the registry's index
+ * chunks and grow its top array while lookups run: every other page of
+ * 2,400 is keyed and then freed again in bursts, and a page between two
+ * bursts keeps its key throughout.
+ */
+enum { KM_PAGES = 2400 };
+static char *km_pages;
+static int km_key, km_stop;
+
+static void *km_writer(void *arg)
+{
+	size_t pg = pkt_page();
+
+	(void)arg;
+	while (!__atomic_load_n(&km_stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < KM_PAGES / 2; i += 2)
+			CHECK_EQ(pk_protect_range(km_pages + (size_t)i * pg, pg,
+						  km_key, PK_NO_CHECK_AUTHORITY),
+				 0);
+		CHECK_EQ(pk_unprotect_range(km_pages, KM_PAGES / 2 * pg,
+					    PK_NO_CHECK_AUTHORITY),
+			 0);
+	}
+	return NULL;
+}
+
+void test_key_of_concurrent_many(void)
+{
+	size_t pg = pkt_page();
+	int stable;
+	pthread_t t;
+	time_t end;
+
+	km_pages = pkt_map(KM_PAGES, PROT_READ | PROT_WRITE);
+	km_key = pkt_key(0);
+	stable = pkt_key(0);
+	/* The upper half: keyed every other page, fixed; one page apart. */
+	for (int i = KM_PAGES / 2; i < KM_PAGES; i += 2)
+		CHECK_EQ(pk_protect_range(km_pages + (size_t)i * pg, pg,
+					  i == KM_PAGES / 2 ? stable : km_key, 0),
+			 0);
+	CHECK_EQ(pthread_create(&t, NULL, km_writer, NULL), 0);
+	end = time(NULL) + 2;
+	while (time(NULL) < end)
+		for (int i = 0; i < KM_PAGES; i += 7) {
+			int k = pk_key_of(km_pages + (size_t)i * pg);
+
+			if (i == KM_PAGES / 2)
+				CHECK_EQ(k, stable);
+			else if (i > KM_PAGES / 2)
+				CHECK_EQ(k, i % 2 ? 0 : km_key);
+			else
+				CHECK(k == 0 || (i % 2 == 0 && k == km_key));
+		}
+	__atomic_store_n(&km_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+/*
  * A range over the memory the library runs on (its own code and data,
  * libc's, the loader's, the vDSO): those pages are left out, so closing
  * the key does not stop the library, libc or clock_gettime.  The pages
