@@ -53,12 +53,15 @@ build() { # build DIR CMAKE-ARGS...
 	}
 }
 
+# Seconds each suite took, for the summary: where make check's time goes.
+timings=()
 suite() { # suite NAME COMMAND...: run one suite, keep its output
-	local name=$1
+	local name=$1 start=$SECONDS
 	shift
 	echo "== $name"
 	"$@" 2>&1 | tee "$out/$name.log"
 	local rc=${PIPESTATUS[0]}
+	timings+=("$name $((SECONDS - start))")
 	case $rc in
 	0 | 1 | 77) ;;
 	*) failures+=("$name: runner exited $rc") ;;
@@ -225,9 +228,11 @@ fi
 # coverage of the library too) for a fixed number of inputs.  `make
 # fuzz` runs it for as long as asked.
 fuzz() { # fuzz NAME COMMAND...
-	echo "== fuzz-$1"
+	local name=fuzz-$1 start=$SECONDS
+	echo "== $name"
 	shift
 	"$@" || failures+=("fuzz: $* diverged from the model or failed")
+	timings+=("$name $((SECONDS - start))")
 }
 [ -x build/pkfuzz ] && fuzz native env PKEYS_BACKEND=emu ./build/pkfuzz -s 1 -n 200000
 [ -x build-asan/pkfuzz ] && fuzz asan env PKEYS_BACKEND=emu ./build-asan/pkfuzz -s 1 -n 30000
@@ -252,6 +257,10 @@ else
 	failures+=("build build-fuzz failed (log: $out/cmake-build-fuzz.log)")
 fi
 
+echo
+echo "== seconds per suite (the builds between them not counted), longest first"
+printf '%s\n' "${timings[@]}" | sort -k2,2nr | awk '{ printf "%-16s %5d\n", $1, $2 }'
+echo "total $SECONDS s"
 echo
 echo "== summary (per backend/environment)"
 passed=0 failed=0
