@@ -16,7 +16,9 @@
  * Cases, each on a key that holds a hardware key: pk_set and pk_get with
  * 1 and with 14 keys in use, glibc's pkey_set and pkey_get, and a 4-key
  * pk_domain_enter + pk_domain_leave against the same change made with
- * eight pkey_set calls.  Needs hardware keys (exits 77 without them).
+ * eight pkey_set calls (the domain entered before: what a thread
+ * entering the same domain again pays), then a domain other than the
+ * last entered.  Needs hardware keys (exits 77 without them).
  *
  * BENCH_INSNS_TRACE=N prints, for case N (1 is the first printed), each
  * step's address as "object+offset" on stderr, for addr2line: where the
@@ -117,7 +119,7 @@ static int ncases;
 static void child(void)
 {
 	int keys[14], glibc_key;
-	struct pk_domain_entry d[4];
+	struct pk_domain_entry d[4], e[4];
 	struct pk_domain_saved saved;
 
 	keys[0] = pk_key_alloc(0, 0);
@@ -148,8 +150,10 @@ static void child(void)
 		_exit(0);
 	for (int i = 0; i < 4; i++)
 		d[i] = (struct pk_domain_entry){keys[i], PK_DISABLE_WRITE};
-	pk_domain_enter(d, 4, &saved);
-	pk_domain_leave(&saved);
+	for (int i = 0; i < 2; i++) { /* kept from the second entry on */
+		pk_domain_enter(d, 4, &saved);
+		pk_domain_leave(&saved);
+	}
 	MEASURE({
 		pk_domain_enter(d, 4, &saved);
 		pk_domain_leave(&saved);
@@ -159,6 +163,14 @@ static void child(void)
 			pkey_set(glibc_key, PKEY_DISABLE_WRITE);
 		for (int i = 0; i < 4; i++)
 			pkey_set(glibc_key, 0);
+	});
+	/* Another domain than the last entered: the thread's kept copy
+	 * does not apply (and is replaced). */
+	for (int i = 0; i < 4; i++)
+		e[i] = (struct pk_domain_entry){keys[4 + i], PK_DISABLE_WRITE};
+	MEASURE({
+		pk_domain_enter(e, 4, &saved);
+		pk_domain_leave(&saved);
 	});
 	_exit(0);
 }
@@ -187,6 +199,7 @@ int main(void)
 	if (STEP_ATOMICS) {
 		names[ncases++] = "pk_domain_enter + leave, 4 keys";
 		names[ncases++] = "glibc pkey_set x 8 (same change)";
+		names[ncases++] = "pk_domain_enter + leave, another domain";
 	}
 
 	pid = fork();

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sched.h>
 
+#include "api/domain_memo.h"
 #include "core/errors.h"
 #include "backend/hw_fast.h"
 #include "backend/select.h"
@@ -40,13 +41,17 @@ static void unref(struct pk__thread *t, const int *keys, int n)
  * then one register write.  Returns 1, with nothing changed, whenever
  * it does not apply: bad input (the general path says what is wrong),
  * a key named twice (its record would be saved after its own write),
- * a count at its limit, a key being freed.
+ * a count at its limit (lim: 255 less the memo's depth), a key being
+ * freed.  Remembers the domain when it may change the memo (own).
  */
 static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
-			  int n, struct pk_domain_saved *saved)
+			  int n, struct pk_domain_saved *saved, int own,
+			  unsigned lim)
 {
 	pk__hw_reg clear = 0, set = 0;
-	unsigned freed = __atomic_load_n(&pk__keys_freed, __ATOMIC_ACQUIRE);
+	uint64_t frees = PK__FREES_DONE(
+		__atomic_load_n(&pk__key_frees, __ATOMIC_ACQUIRE));
+	unsigned most = 0; /* the highest count raised */
 	int i;
 
 	if (!pk__hw_unmoved())
@@ -63,9 +68,10 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 		hw = pk__hw_slot(k);
 		m = pk__hw_bits(hw, PK__RIGHTS_MASK);
 		refs = (uint8_t)(t->domain_refs[k] + 1);
-		if (!hw || (clear & m) || !refs)
+		if (!hw || (clear & m) || t->domain_refs[k] >= lim)
 			break;
 		__atomic_store_n(&t->domain_refs[k], refs, __ATOMIC_SEQ_CST);
+		most = refs > most ? refs : most;
 		clear |= m;
 		set |= pk__hw_bits(hw, r);
 		old = __atomic_load_n(&t->rights[k], __ATOMIC_RELAXED);
@@ -82,13 +88,13 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 	 * read before it may name a key now gone).
 	 */
 	if (__builtin_expect(i == n &&
-				     !__atomic_load_n(&pk__key_freeing,
-						      __ATOMIC_SEQ_CST) &&
-				     __atomic_load_n(&pk__keys_freed,
-						     __ATOMIC_RELAXED) == freed &&
+				     __atomic_load_n(&pk__key_frees,
+						     __ATOMIC_SEQ_CST) == frees &&
 				     pk__hw_apply(t, clear, set) == 0,
 			     1)) {
 		saved->n = n;
+		if (own)
+			memo_offer(t, d, n, frees, clear, set, most);
 		return 0;
 	}
 	while (i-- > 0) {
@@ -154,22 +160,26 @@ static int leave_resident(struct pk__thread *t,
 /*
  * Entry takes no lock.  The thread counts itself a user of each key in
  * its own record, then checks that no pk_key_free is deciding on one;
- * pk_key_free names its key in pk__key_freeing, then reads every
+ * pk_key_free names its key in pk__key_frees, then reads every
  * record's counts.  All these accesses are sequentially consistent, so
  * one of the two sees the other: a key is never freed under a domain.
  */
-static int domain_enter(const struct pk_domain_entry *d, int n,
-			struct pk_domain_saved *saved)
+static int enter_general(struct pk__thread *t, const struct pk_domain_entry *d, int n,
+	      struct pk_domain_saved *saved, int own)
 {
 	const struct pk__backend *b;
-	struct pk__thread *t = pk__thread_state;
 	int keys[PK_DOMAIN_MAX], i, rc, busy = 0;
-	unsigned rights[PK_DOMAIN_MAX];
+	unsigned rights[PK_DOMAIN_MAX], lim = 255;
 
 	if (!d || !saved || n < 1 || n > PK_DOMAIN_MAX)
 		return -EINVAL;
-	if (t && enter_resident(t, d, n, saved) == 0)
-		return 0;
+	if (t) {
+		if (own)
+			memo_spill(t);
+		lim -= t->memo.depth;
+		if (enter_resident(t, d, n, saved, own, lim) == 0)
+			return 0;
+	}
 	b = pk__ready();
 	for (i = 0; i < n; i++) {
 		keys[i] = d[i].key;
@@ -183,10 +193,10 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 	if (!t && !(t = pk__self()))
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
-		busy |= t->domain_refs[keys[i]] > 255 - PK_DOMAIN_MAX;
+		busy |= t->domain_refs[keys[i]] + PK_DOMAIN_MAX > (int)lim;
 	if (busy) /* near the count's limit: count exactly */
 		for (i = 0; i < n; i++)
-			if (t->domain_refs[keys[i]] + times(keys, n, keys[i]) > 255)
+			if (t->domain_refs[keys[i]] + times(keys, n, keys[i]) > lim)
 				return -EBUSY;
 	for (;;) {
 		int freeing = 0, gone = 0, f;
@@ -195,7 +205,8 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 			__atomic_store_n(&t->domain_refs[keys[i]],
 					 (uint8_t)(t->domain_refs[keys[i]] + 1),
 					 __ATOMIC_SEQ_CST);
-		f = __atomic_load_n(&pk__key_freeing, __ATOMIC_SEQ_CST);
+		f = PK__FREES_KEY(
+			__atomic_load_n(&pk__key_frees, __ATOMIC_SEQ_CST));
 		for (i = 0; i < n; i++) {
 			freeing |= keys[i] == f;
 			gone |= !pk__key_allocated(keys[i]);
@@ -219,21 +230,45 @@ static int domain_enter(const struct pk_domain_entry *d, int n,
 		unref(t, keys, n);
 		return rc;
 	}
+	if (own) /* counts went up */
+		memo_room(t);
 	saved->n = n;
 	return 0;
 }
 
+/*
+ * With the memo taken when it may change (see domain_memo.h); failures
+ * go through pk__api_err (core/errors.c).
+ */
+static __attribute__((noinline)) int
+domain_enter(const struct pk_domain_entry *d, int n,
+	     struct pk_domain_saved *saved)
+{
+	struct pk__thread *t = pk__thread_state;
+	int rc;
+
+	if (t && memo_take(t)) {
+		rc = enter_general(t, d, n, saved, 1);
+		memo_give(t);
+	} else {
+		rc = enter_general(t, d, n, saved, 0);
+	}
+	return pk__api_err(PK__CALL_DOMAIN, rc);
+}
+
 /* The keys cannot have been freed: this thread counts as their user. */
-static int domain_leave(const struct pk_domain_saved *saved)
+static int leave_general(struct pk__thread *t,
+			 const struct pk_domain_saved *saved, int own)
 {
 	const struct pk__backend *b;
-	struct pk__thread *t = pk__thread_state;
 	int keys[PK_DOMAIN_MAX], i, rc, n;
 	unsigned rights[PK_DOMAIN_MAX];
 
 	if (!saved || saved->n < 1 || saved->n > PK_DOMAIN_MAX || !t)
 		return -EINVAL;
 	n = saved->n;
+	if (own)
+		memo_spill(t);
 	if (leave_resident(t, saved, n) == 0)
 		return 0;
 	if (!(b = pk__ready()))
@@ -256,14 +291,40 @@ static int domain_leave(const struct pk_domain_saved *saved)
 	return 0;
 }
 
-/* Failures go through pk__api_err (core/errors.c). */
+static __attribute__((noinline)) int
+domain_leave(const struct pk_domain_saved *saved)
+{
+	struct pk__thread *t = pk__thread_state;
+	int rc;
+
+	/* Counts only come down: room stays safe. */
+	if (t && memo_take(t)) {
+		rc = leave_general(t, saved, 1);
+		memo_give(t);
+	} else {
+		rc = leave_general(t, saved, 0);
+	}
+	return pk__api_err(PK__CALL_DOMAIN, rc);
+}
+
+/* The memo's cases first (api/domain_memo.h), in a frame of their own. */
 int pk_domain_enter(const struct pk_domain_entry *d, int n,
 		    struct pk_domain_saved *saved)
 {
-	return pk__api_err(PK__CALL_DOMAIN, domain_enter(d, n, saved));
+	struct pk__thread *t = pk__thread_state;
+
+	if (__builtin_expect(t != NULL, 1) && d && saved &&
+	    memo_enter(t, d, n, saved) == 0)
+		return 0;
+	return domain_enter(d, n, saved);
 }
 
 int pk_domain_leave(const struct pk_domain_saved *saved)
 {
-	return pk__api_err(PK__CALL_DOMAIN, domain_leave(saved));
+	struct pk__thread *t = pk__thread_state;
+
+	if (__builtin_expect(t != NULL, 1) && saved &&
+	    memo_leave(t, saved, saved->n) == 0)
+		return 0;
+	return domain_leave(saved);
 }

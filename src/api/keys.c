@@ -76,15 +76,17 @@ static int key_free(int key)
 		 * read every record: one of the two sees the other
 		 * (domain.c).
 		 */
-		__atomic_store_n(&pk__key_freeing, key, __ATOMIC_SEQ_CST);
+		uint64_t done = PK__FREES_DONE(pk__key_frees);
+
+		__atomic_store_n(&pk__key_frees, done | (unsigned)key,
+				 __ATOMIC_SEQ_CST);
 		if (pk__threads_in_domain(key))
 			rc = -EBUSY;
 		else if ((rc = b->key_free(key)) == 0)
 			pk__key_gone(key);
 		if (rc == 0)
-			__atomic_store_n(&pk__keys_freed, pk__keys_freed + 1,
-					 __ATOMIC_RELEASE);
-		__atomic_store_n(&pk__key_freeing, 0, __ATOMIC_RELEASE);
+			done += (uint64_t)1 << 32;
+		__atomic_store_n(&pk__key_frees, done, __ATOMIC_RELEASE);
 	}
 	pk__lock_drop();
 	return rc;

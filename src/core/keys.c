@@ -6,8 +6,7 @@
 union pk__keys_block pk__keys_block PK__SEALED;
 PK__SEAL_BLOCK(pk__keys_block);
 
-int pk__key_freeing;
-unsigned pk__keys_freed;
+uint64_t pk__key_frees;
 
 void pk__keys_open(void)
 {

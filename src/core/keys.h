@@ -31,20 +31,20 @@ extern union pk__keys_block {
 #define pk__keys (pk__keys_block.keys)
 void pk__keys_open(void);
 /*
- * The key pk_key_free is deciding on (0: none; frees take the lock, so
- * one at a time): domain entry backs off.  One word, not one per key,
- * so that entry reads it once whatever the domain's size.  Not sealed:
- * a forged value only makes domain entry wait, and the table's opening
- * would widen the window in which the two calls collide.
- */
-extern int pk__key_freeing;
-/*
- * Keys freed so far, counted before pk__key_freeing goes back to 0: a
+ * What pk_key_free is doing, in one word read at once: the low half is
+ * the key it is deciding on (0: none; frees take the lock, so one at a
+ * time): domain entry backs off.  The high half counts the keys freed
+ * so far, raised in the same store that clears the low half: a
  * lock-free reader that found a key's state, then counted itself its
  * user and saw no free deciding, checks that no free completed since
- * (it may have read the key's state before one).
+ * (it may have read the key's state before one).  One word, not one per
+ * key, so that entry reads it once whatever the domain's size.  Not
+ * sealed: a forged value only makes domain entry wait, and the table's
+ * opening would widen the window in which the two calls collide.
  */
-extern unsigned pk__keys_freed;
+extern uint64_t pk__key_frees;
+#define PK__FREES_KEY(w) ((int)(uint32_t)(w))
+#define PK__FREES_DONE(w) ((w) & ~(uint64_t)UINT32_MAX) /* key part 0 */
 
 static inline int pk__key_allocated(int key)
 {

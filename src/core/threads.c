@@ -85,10 +85,31 @@ static void unlink_thread(struct pk__thread *t)
 	pk__threads_n--;
 }
 
+/*
+ * The memo before the counts: a thread moves its memo's depth into
+ * domain_refs by raising the counts first, then zeroing depth (all
+ * sequentially consistent), so a depth read as 0 means the counts
+ * read after it hold what depth held.
+ */
+static int memo_holds(struct pk__thread *t, int key)
+{
+	struct pk__domain_memo *m = &t->memo;
+	int n;
+
+	if (!__atomic_load_n(&m->depth, __ATOMIC_SEQ_CST))
+		return 0;
+	n = __atomic_load_n(&m->n, __ATOMIC_RELAXED);
+	for (int i = 0; i < n && i < PK__MEMO_MAX; i++)
+		if (__atomic_load_n(&m->key[i], __ATOMIC_RELAXED) == key)
+			return 1;
+	return 0;
+}
+
 int pk__threads_in_domain(int key)
 {
 	for (struct pk__thread *t = pk__threads; t; t = t->next)
-		if (__atomic_load_n(&t->domain_refs[key], __ATOMIC_SEQ_CST))
+		if (memo_holds(t, key) ||
+		    __atomic_load_n(&t->domain_refs[key], __ATOMIC_SEQ_CST))
 			return 1;
 	return 0;
 }

@@ -3,8 +3,9 @@
  * The library's record of each thread's rights (core/threads.c).
  * rights[k] is PK__RIGHTS_UNSET while the thread holds key k's initial
  * rights.  All calls need the lock, except reading one's own record.
- * domain_refs is written by its own thread only, without the lock, and
- * read by pk_key_free under it (api/domain.c says how they agree).
+ * domain_refs and memo are written by their own thread only, without the
+ * lock, and read by pk_key_free under it (api/domain.c says how they
+ * agree).
  */
 #ifndef PK_CORE_THREADS_H
 #define PK_CORE_THREADS_H
@@ -15,12 +16,35 @@
 #include "core/keys.h"
 #include "core/rights.h"
 
+/*
+ * The last domain a thread entered on the hardware fast path, kept so
+ * that entering it again compares entries instead of deciding key by
+ * key (api/domain_memo.h).  Its own thread writes it, and changes what
+ * it names only while depth is 0; pk_key_free reads depth, then (when
+ * not 0) n and key[].
+ */
+#define PK__MEMO_MAX 16
+struct pk__domain_memo {
+	unsigned char busy; /* a memo operation runs on this thread */
+	unsigned depth; /* entries counted here instead of domain_refs */
+	unsigned room;	/* depth stays below: no key counted past 255 */
+	int n;		/* entries; 0: none */
+	uint64_t frees; /* pk__key_frees when made, no free deciding */
+	uint64_t entry[PK__MEMO_MAX]; /* each pk_domain_entry, as entered */
+	int key[PK__MEMO_MAX];
+	uint64_t keep, set; /* the register's change on entry: bits kept, set */
+	uint64_t bits[PK__MEMO_MAX][4]; /* per key, per rights: its bits */
+	uint64_t offered;		/* the last domain offered: entry 0 */
+	int offered_n;			/* and its size */
+};
+
 struct pk__thread {
 	struct pk__thread *prev, *next;
 	int tid;		/* 0 until the thread runs */
 	unsigned sync_seq;	/* bumped when another thread rebuilt its register */
 	uint8_t rights[PK__KEYS];
 	uint8_t domain_refs[PK__KEYS]; /* domains entered and not left */
+	struct pk__domain_memo memo;
 };
 
 extern struct pk__thread *pk__threads;
