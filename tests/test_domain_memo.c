@@ -284,3 +284,52 @@ void test_domain_memo_signals(void)
 		CHECK_EQ(pk_key_free(sm_keys[i]), 0);
 	}
 }
+
+/*
+ * A domain refused after some of its entries were taken in (a key of
+ * it is not allocated), while another thread's pk_set_all makes this
+ * thread rebuild its register from its record: the refusal changes
+ * nothing, also in the register.
+ */
+static int rf_key, rf_stop;
+
+static void *rf_set_all(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&rf_stop, __ATOMIC_ACQUIRE)) {
+		CHECK_EQ(pk_set_all(rf_key, 0), 0);
+		CHECK_EQ(pk_set_all(rf_key, PK_DISABLE_WRITE), 0);
+	}
+	return NULL;
+}
+
+void test_domain_refused_under_set_all(void)
+{
+	int a = pkt_key(PK_DISABLE_ACCESS), b = pkt_key(PK_DISABLE_ACCESS);
+	int gone = pkt_key(0);
+	char *p = pkt_map(1, RW);
+	struct pk_domain_entry d[] = {{a, 0}, {b, 0}, {gone, 0}};
+	struct pk_domain_saved s;
+	time_t end = time(NULL) + 2;
+	pthread_t t;
+	long calls = 0;
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), RW, a), 0);
+	rf_key = pkt_key(0); /* before the number of gone is free */
+	CHECK_EQ(pk_key_free(gone), 0);
+	CHECK_EQ(pthread_create(&t, NULL, rf_set_all, NULL), 0);
+	while (time(NULL) <= end) {
+		for (int i = 0; i < 200; i++, calls++) {
+			CHECK_EQ(pk_domain_enter(d, 3, &s), -EINVAL);
+			if (pk_get(a) != PK_DISABLE_ACCESS ||
+			    pk_get(b) != PK_DISABLE_ACCESS)
+				pkt_fail(__FILE__, __LINE__,
+					 "call %ld: rights %d and %d after a "
+					 "refused entry",
+					 calls, pk_get(a), pk_get(b));
+		}
+	}
+	__atomic_store_n(&rf_stop, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	EXPECT_FAULT(p, R, a);
+}

@@ -52,6 +52,7 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 	uint64_t frees = PK__FREES_DONE(
 		__atomic_load_n(&pk__key_frees, __ATOMIC_ACQUIRE));
 	unsigned most = 0; /* the highest count raised */
+	unsigned seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
 	int i;
 
 	if (!pk__hw_unmoved())
@@ -106,6 +107,7 @@ static int enter_resident(struct pk__thread *t, const struct pk_domain_entry *d,
 				 (uint8_t)(t->domain_refs[k] - 1),
 				 __ATOMIC_RELAXED);
 	}
+	pk__hw_put_back(t, seq);
 	return 1;
 }
 
@@ -121,6 +123,7 @@ static int leave_resident(struct pk__thread *t,
 {
 	pk__hw_reg clear = 0, set = 0;
 	uint8_t old[PK_DOMAIN_MAX];
+	unsigned seq = __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE);
 	int i;
 
 	if (!pk__hw_unmoved())
@@ -145,6 +148,7 @@ static int leave_resident(struct pk__thread *t,
 		while (i-- > 0)
 			__atomic_store_n(&t->rights[saved->keys[i]], old[i],
 					 __ATOMIC_RELAXED);
+		pk__hw_put_back(t, seq);
 		return 1;
 	}
 	for (i = 0; i < n; i++) {
@@ -313,9 +317,8 @@ int pk_domain_enter(const struct pk_domain_entry *d, int n,
 {
 	struct pk__thread *t = pk__thread_state;
 
-	if (__builtin_expect(t != NULL, 1) && d && saved &&
-	    memo_enter(t, d, n, saved) == 0)
-		return 0;
+	if (__builtin_expect(t != NULL, 1) && d && saved)
+		return memo_enter(t, d, n, saved);
 	return domain_enter(d, n, saved);
 }
 
@@ -323,8 +326,7 @@ int pk_domain_leave(const struct pk_domain_saved *saved)
 {
 	struct pk__thread *t = pk__thread_state;
 
-	if (__builtin_expect(t != NULL, 1) && saved &&
-	    memo_leave(t, saved, saved->n) == 0)
-		return 0;
+	if (__builtin_expect(t != NULL, 1) && saved)
+		return memo_leave(t, saved, saved->n);
 	return domain_leave(saved);
 }

@@ -34,6 +34,15 @@
 #include "core/keys.h"
 #include "core/threads.h"
 
+/*
+ * The general paths (api/domain.c), where memo_enter and memo_leave end
+ * when the memo does not apply: as tail calls, so that the fast paths
+ * keep nothing across a call.
+ */
+static int domain_enter(const struct pk_domain_entry *d, int n,
+			struct pk_domain_saved *saved);
+static int domain_leave(const struct pk_domain_saved *saved);
+
 _Static_assert(PK__MEMO_MAX == PK_DOMAIN_MAX, "a memo holds any domain");
 _Static_assert(sizeof(struct pk_domain_entry) == sizeof(uint64_t),
 	       "an entry compares as one word");
@@ -138,6 +147,34 @@ static void memo_offer(struct pk__thread *t, const struct pk_domain_entry *d,
 		m->room = 255 - most;
 }
 
+/*
+ * A memo operation giving up after writing the records of its first n
+ * keys: they go back, and the register is rebuilt from them (a sync
+ * round may have used what was written); depth goes back to depth and
+ * the memo is given.  Out of line: rare.
+ */
+static __attribute__((noinline, cold)) void
+memo_put_back(struct pk__thread *t, const int *keys, const uint8_t *rights,
+	      int n, unsigned depth)
+{
+	if (n > 0) {
+		while (n-- > 0)
+			__atomic_store_n(&t->rights[keys[n]], rights[n],
+					 __ATOMIC_RELAXED);
+		pk__hw_put_back(t, t->sync_seq + 1); /* not read: rebuild */
+	}
+	__atomic_store_n(&t->memo.depth, depth, __ATOMIC_RELAXED);
+	memo_give(t);
+}
+
+static __attribute__((noinline, cold)) int
+memo_enter_failed(struct pk__thread *t, const struct pk_domain_entry *d,
+		  int n, struct pk_domain_saved *saved, int i, unsigned depth)
+{
+	memo_put_back(t, saved->keys, saved->rights, i, depth);
+	return domain_enter(d, n, saved);
+}
+
 /* The thread's rights for key as its record holds them. */
 static inline unsigned memo_rights_of(const struct pk__thread *t, int key)
 {
@@ -149,10 +186,10 @@ static inline unsigned memo_rights_of(const struct pk__thread *t, int key)
 }
 
 /*
- * Enter d if it is the memo's domain: 0, or 1 with nothing changed.
- * The count goes up first and is checked against a free deciding (as
- * domain_enter), so no key can be freed while the records are written;
- * a different domain puts it back.
+ * Enter d through the memo if it is the memo's domain, else the general
+ * way (domain_enter).  The count goes up first and is checked against a
+ * free deciding (as domain_enter), so no key can be freed while the
+ * records are written; a different domain puts it back.
  */
 static inline int memo_enter(struct pk__thread *t,
 			     const struct pk_domain_entry *d, int n,
@@ -165,7 +202,7 @@ static inline int memo_enter(struct pk__thread *t,
 	int i;
 
 	if (!memo_take(t))
-		return 1;
+		return domain_enter(d, n, saved);
 	depth = m->depth;
 	/* An empty memo has room 0.  A key moved since: pk__hw_apply. */
 	if (m->n != n || depth >= m->room)
@@ -191,12 +228,8 @@ static inline int memo_enter(struct pk__thread *t,
 		__atomic_store_n(&t->rights[k], (uint8_t)d[i].rights,
 				 __ATOMIC_RELAXED);
 	}
-	if (__builtin_expect(i < n || pk__hw_apply(t, ~m->keep, m->set), 0)) {
-		while (i-- > 0)
-			__atomic_store_n(&t->rights[saved->keys[i]],
-					 saved->rights[i], __ATOMIC_RELAXED);
-		goto uncount;
-	}
+	if (__builtin_expect(i < n || pk__hw_apply(t, ~m->keep, m->set), 0))
+		return memo_enter_failed(t, d, n, saved, i, depth);
 	saved->n = n;
 	memo_give(t);
 	return 0;
@@ -204,13 +237,13 @@ uncount:
 	__atomic_store_n(&m->depth, depth, __ATOMIC_RELAXED);
 give:
 	memo_give(t);
-	return 1;
+	return domain_enter(d, n, saved);
 }
 
 /*
- * Leave saved if it names the memo's keys in its order while depth
- * counts an entry: 0, or 1 with nothing changed.  Depth comes down
- * after the register's write (as leave_resident).
+ * Leave saved through the memo if it names the memo's keys in its order
+ * while depth counts an entry, else the general way (domain_leave).
+ * Depth comes down after the register's write (as leave_resident).
  */
 static inline int memo_leave(struct pk__thread *t,
 			     const struct pk_domain_saved *saved, int n)
@@ -224,7 +257,7 @@ static inline int memo_leave(struct pk__thread *t,
 	int i;
 
 	if (!memo_take(t))
-		return 1;
+		return domain_leave(saved);
 	depth = m->depth;
 	if (!depth || m->n != n)
 		goto give;
@@ -242,17 +275,15 @@ static inline int memo_leave(struct pk__thread *t,
 		__atomic_store_n(&t->rights[k], (uint8_t)r, __ATOMIC_RELAXED);
 	}
 	if (__builtin_expect(i < n || pk__hw_apply(t, ~m->keep, set), 0)) {
-		while (i-- > 0)
-			__atomic_store_n(&t->rights[key[i]], old[i],
-					 __ATOMIC_RELAXED);
-		goto give;
+		memo_put_back(t, key, old, i, depth);
+		return domain_leave(saved);
 	}
 	__atomic_store_n(&m->depth, depth - 1, __ATOMIC_RELAXED);
 	memo_give(t);
 	return 0;
 give:
 	memo_give(t);
-	return 1;
+	return domain_leave(saved);
 }
 
 #endif

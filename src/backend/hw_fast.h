@@ -120,6 +120,19 @@ static inline pk__hw_reg pk__hw_bits(int hw, unsigned rights)
 void pk__hw_reload(struct pk__thread *t) __attribute__((visibility("hidden")));
 
 /*
+ * After a fast path put back records it had written and gave up: a
+ * sync round in between (another thread's pk_set_all, a key's move)
+ * may have rebuilt the register from the records it had written.  seq
+ * is t->sync_seq as read before the first write; pass seq + 1 when it
+ * was not read (the register is then rebuilt in any case).
+ */
+static inline void pk__hw_put_back(struct pk__thread *t, unsigned seq)
+{
+	if (seq != __atomic_load_n(&t->sync_seq, __ATOMIC_ACQUIRE))
+		pk__hw_reload(t);
+}
+
+/*
  * After the record's write: the register changes, or 1 when some key
  * has lacked a hardware key meanwhile (nothing written: the caller puts
  * the record back and takes the locked path).  The first eviction sets
@@ -188,6 +201,12 @@ static inline int pk__hw_apply(struct pk__thread *t, pk__hw_reg clear,
 	(void)clear;
 	(void)set;
 	return 1;
+}
+
+static inline void pk__hw_put_back(struct pk__thread *t, unsigned seq)
+{
+	(void)t;
+	(void)seq;
 }
 #endif
 
