@@ -6,8 +6,9 @@
  * caller waits until every thread has.  On CPUs whose kernel restores
  * the register on return from a handler, the handler writes the value
  * into the signal frame (pk__arch_frame_write).  Threads are found in
- * /proc/self/task, so threads the library did not create are reached
- * too.  A thread that blocks the signal cannot be reached: the call
+ * the library's records when the kernel counts no more threads than
+ * that, else in /proc/self/task, so threads the library did not create
+ * are reached too.  A thread that blocks the signal cannot be reached: the call
  * fails with -EAGAIN after a second, and says so in its man page.
  */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "backend/sync.h"
 #include "core/arena.h"
 #include "core/lock.h"
+#include "core/threads.h"
 #include "os/defer.h"
 #include "os/sigaction.h"
 #include "os/tasks.h"
@@ -204,12 +206,50 @@ static int wait_all(int hold)
 	}
 }
 
+/*
+ * The targets from the library's records, when they are every thread:
+ * the kernel counts as many threads as there are records (one fstat),
+ * and each record's thread has started (it has a tid).  Records are
+ * made under the lock in which their thread is cloned and dropped when
+ * it exits (core/threads.c), so then no thread lacks one.  Returns 0
+ * when every thread was signalled; 1 when /proc/self/task must be read
+ * (counts differ, a thread not started yet, one gone), with the
+ * threads signalled so far kept as targets.  Lock held.
+ */
+static int add_recorded(int self)
+{
+	int listed = pk__tasks_listed(), pid = getpid();
+
+	if (listed < 0 || listed != pk__threads_n)
+		return 1;
+	for (struct pk__thread *t = pk__threads; t; t = t->next)
+		if (!__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE))
+			return 1;
+	for (struct pk__thread *t = pk__threads; t; t = t->next) {
+		int tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
+
+		if (tid == self)
+			continue;
+		if (push(tid))
+			return 1;
+		if (syscall(SYS_tgkill, pid, tid, sync_signal)) {
+			/* Gone, yet listed: a thread that ended without its
+			 * exit handlers; ask /proc. */
+			__atomic_store_n(&targets[targets_n - 1].done, 1,
+					 __ATOMIC_RELEASE);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int pk__sync_all(void)
 {
-	int self = (int)syscall(SYS_gettid), rc;
+	int self = (int)syscall(SYS_gettid), rc = 0;
 
 	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);
-	rc = pk__for_each_task(add_target, &self);
+	if (add_recorded(self))
+		rc = pk__for_each_task(add_target, &self);
 	if (rc == 0)
 		rc = wait_all(0);
 	__atomic_store_n(&targets_n, 0, __ATOMIC_RELEASE);

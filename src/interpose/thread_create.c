@@ -49,7 +49,9 @@ static void *trampoline(void *p)
 	struct start *s = p;
 
 	pk__thread_state = s->record;
-	s->record->tid = (int)syscall(SYS_gettid);
+	/* Read without the lock by pk_set_all's signal round. */
+	__atomic_store_n(&s->record->tid, (int)syscall(SYS_gettid),
+			 __ATOMIC_RELEASE);
 	pthread_setspecific(s->exit_key, s);
 	/* Created under the lock, which blocks signals: unblock them. */
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &s->mask, NULL, _NSIG / 8);
