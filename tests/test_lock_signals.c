@@ -201,3 +201,73 @@ void test_lock_unwrapped_handler(void)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 }
+
+/*
+ * SA_RESETHAND: the one-shot handler runs once, after the lock, and
+ * then the default is back, in sigaction(2) and in the kernel, as
+ * without the library.  In a child: the default action of SIGUSR1,
+ * run by mistake, ends the process.
+ */
+static volatile int oneshot_calls;
+
+static void on_oneshot(int sig)
+{
+	(void)sig;
+	oneshot_calls++;
+}
+
+static void send_usr1(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+}
+
+/* The handler the kernel itself would call for sig. */
+static void *kernel_handler(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long mask;
+	} ka;
+
+	CHECK_EQ(syscall(SYS_rt_sigaction, sig, NULL, &ka, 8), 0);
+	return ka.handler;
+}
+
+static void oneshot_child(void)
+{
+	struct sigaction sa, now;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_oneshot;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	CHECK_EQ(sigaction(SIGUSR1, NULL, &now), 0);
+	CHECK(now.sa_handler == on_oneshot);
+	CHECK(now.sa_flags & SA_RESETHAND);
+	pk__test_under_lock(send_usr1, NULL);
+	CHECK_EQ(oneshot_calls, 1);
+	CHECK_EQ(sigaction(SIGUSR1, NULL, &now), 0);
+	CHECK(now.sa_handler == SIG_DFL);
+	CHECK(kernel_handler(SIGUSR1) == SIG_DFL);
+	_exit(0);
+}
+
+void test_lock_signal_resethand(void)
+{
+	int status;
+	pid_t pid;
+
+	key = pkt_key(0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		oneshot_child();
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	/* Not killed by its own SIGUSR1, and every check passed. */
+	CHECK_EQ(WIFSIGNALED(status) ? WTERMSIG(status) : 0, 0);
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}

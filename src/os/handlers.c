@@ -12,6 +12,13 @@
  * own thread.  Not instrumented (CMakeLists.txt): sanitizers install
  * their handlers through here.
  *
+ * SA_RESETHAND is the wrapper's, not the kernel's: the kernel would put
+ * the default back as it delivers, before the wrapper knows whether the
+ * signal must wait for the library's lock (os/defer.h), and the signal
+ * held back would then meet the default action.  The wrapper puts the
+ * default back, in the slot and in the kernel, when it calls the
+ * handler.
+ *
  * Not reached: handlers installed with sigset(3) or sysv_signal(3),
  * which call the C library's sigaction inside it, and, in a static
  * program, any installed after the first key.
@@ -26,6 +33,7 @@
 struct slot {
 	struct sigaction act;	/* what the program installed */
 	pk__handler_fn fn;	/* act's handler, for the wrapper */
+	int oneshot;		/* act has SA_RESETHAND, for the wrapper */
 	int owned;		/* the library's handler is installed */
 };
 
@@ -64,6 +72,49 @@ static void call(pk__handler_fn fn, int sig, siginfo_t *info, void *uc)
 		fn(sig, info, uc);
 }
 
+/* What the program installed for sig, for the wrapper too.  Under
+ * take(). */
+static void set_slot(int sig, const struct sigaction *act)
+{
+	slots[sig].act = *act;
+	__atomic_store_n(&slots[sig].fn, act->sa_sigaction, __ATOMIC_RELEASE);
+	__atomic_store_n(&slots[sig].oneshot,
+			 is_function(act) && (act->sa_flags & SA_RESETHAND),
+			 __ATOMIC_RELEASE);
+}
+
+/* SA_RESETHAND as the kernel does it: the default back, the flags and
+ * mask kept.  Under take(). */
+static void reset_slot(int sig)
+{
+	struct sigaction dfl = slots[sig].act;
+
+	dfl.sa_handler = SIG_DFL;
+	set_slot(sig, &dfl);
+}
+
+/*
+ * A one-shot handler about to be called: the default back first, in
+ * the kernel too, so the next signal meets it.  Returns the handler to
+ * call: the slot's now, when another thread's delivery took it first.
+ */
+static pk__handler_fn use_oneshot(int sig)
+{
+	struct sigaction a;
+	sigset_t saved;
+
+	take(&saved);
+	a = slots[sig].act;
+	if (is_function(&a) && (a.sa_flags & SA_RESETHAND)) {
+		reset_slot(sig);
+		pk__sigaction_real(sig, &slots[sig].act, NULL);
+	} else {
+		a.sa_sigaction = slots[sig].fn;
+	}
+	drop(&saved);
+	return a.sa_sigaction;
+}
+
 static void wrapper(int sig, siginfo_t *info, void *uc)
 {
 	pk__handler_fn fn;
@@ -71,7 +122,10 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 	/* Inside the library's lock: for after it (os/defer.h). */
 	if (pk__defer_hold(sig, info, uc))
 		return;
-	fn = __atomic_load_n(&slots[sig].fn, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&slots[sig].oneshot, __ATOMIC_ACQUIRE))
+		fn = use_oneshot(sig);
+	else
+		fn = __atomic_load_n(&slots[sig].fn, __ATOMIC_ACQUIRE);
 
 	/* A slot reset to the default while this signal was on its way
 	 * (sa_handler and sa_sigaction share their place). */
@@ -96,10 +150,10 @@ static int install_wrapped(int sig, const struct sigaction *act)
 
 	if (!is_function(act))
 		return pk__sigaction_real(sig, act, NULL);
-	slots[sig].act = *act;
-	__atomic_store_n(&slots[sig].fn, act->sa_sigaction, __ATOMIC_RELEASE);
+	set_slot(sig, act);
 	k.sa_sigaction = wrapper;
 	k.sa_flags |= SA_SIGINFO;
+	k.sa_flags &= ~SA_RESETHAND;
 	return pk__sigaction_real(sig, &k, NULL);
 }
 
@@ -147,14 +201,12 @@ int pk__handlers_action(int sig, const struct sigaction *act,
 	take(&saved);
 	if (slots[sig].owned) {
 		was = slots[sig].act;
-		if (act) {
-			slots[sig].act = *act;
-			__atomic_store_n(&slots[sig].fn, act->sa_sigaction,
-					 __ATOMIC_RELEASE);
-		}
+		if (act)
+			set_slot(sig, act);
 	} else {
 		rc = pk__sigaction_real(sig, NULL, &was);
-		/* SA_RESETHAND: the kernel put the default back itself. */
+		/* After a one-shot handler ran, the kernel has the
+		 * default (use_oneshot); before, the wrapper. */
 		if (rc == 0 && was.sa_sigaction == wrapper)
 			was = slots[sig].act;
 		if (rc == 0 && act)
@@ -186,9 +238,7 @@ int pk__handlers_own(int sig, pk__handler_fn fn)
 		if (rc == 0)
 			rc = pk__sigaction_real(sig, &k, NULL);
 		if (rc == 0) {
-			slots[sig].act = was;
-			__atomic_store_n(&slots[sig].fn, was.sa_sigaction,
-					 __ATOMIC_RELEASE);
+			set_slot(sig, &was);
 			__atomic_store_n(&slots[sig].owned, 1,
 					 __ATOMIC_RELEASE);
 			__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
@@ -205,12 +255,8 @@ void pk__handlers_forward(int sig, siginfo_t *info, void *uc)
 
 	take(&saved);
 	a = slots[sig].act;
-	if (is_function(&a) && (a.sa_flags & SA_RESETHAND)) {
-		memset(&slots[sig].act, 0, sizeof(slots[sig].act));
-		slots[sig].act.sa_handler = SIG_DFL;
-		__atomic_store_n(&slots[sig].fn, slots[sig].act.sa_sigaction,
-				 __ATOMIC_RELEASE);
-	}
+	if (is_function(&a) && (a.sa_flags & SA_RESETHAND))
+		reset_slot(sig);
 	drop(&saved);
 	/* Ignored: dropped, unless the CPU raised it (si_code > 0), which
 	 * the kernel never lets a program ignore: it kills instead. */
