@@ -271,3 +271,62 @@ void test_lock_signal_resethand(void)
 	CHECK_EQ(WIFSIGNALED(status) ? WTERMSIG(status) : 0, 0);
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
+
+/*
+ * Another signal's handler that takes the lock, run in the moment the
+ * lock lets go (no longer busy, the held signals not yet released):
+ * the held signal still runs, and is left unblocked.  The test hook
+ * sends that signal in the moment itself.
+ */
+void pk__test_lock_release_window(void (*fn)(void));
+
+static volatile int held_calls, window_calls;
+
+static void on_held(int sig)
+{
+	(void)sig;
+	held_calls++;
+}
+
+static void on_nested(int sig)
+{
+	(void)sig;
+	window_calls++;
+	/* Takes the lock and lets it go, inside the outer release. */
+	CHECK_EQ(pk_set(key, PK_DISABLE_WRITE), 0);
+	CHECK_EQ(pk_set(key, 0), 0);
+}
+
+static void in_window(void)
+{
+	CHECK_EQ(pthread_kill(pthread_self(), SIGUSR2), 0);
+}
+
+static void hold_usr1(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(pthread_kill(pthread_self(), SIGUSR1), 0);
+	pk__test_lock_release_window(in_window);
+}
+
+void test_lock_signal_nested_release(void)
+{
+	struct sigaction sa;
+	sigset_t now;
+
+	key = pkt_key(0);
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_held;
+	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	sa.sa_handler = on_nested;
+	CHECK_EQ(sigaction(SIGUSR2, &sa, NULL), 0);
+	pk__test_under_lock(hold_usr1, NULL);
+	CHECK_EQ(held_calls, 1);
+	/* The window exists only where the lock holds signals back. */
+	CHECK_EQ(window_calls, pk__test_lock_defers());
+	CHECK_EQ(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+	CHECK(!sigismember(&now, SIGUSR1));
+	CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	CHECK_EQ(held_calls, 2);
+}

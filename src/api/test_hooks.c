@@ -19,6 +19,7 @@ PK_API void *pk__test_sealed(int what, int key);
 PK_API void pk__test_rindex_off(void);
 PK_API void pk__test_under_lock(void (*fn)(void *), void *arg);
 PK_API int pk__test_lock_defers(void);
+PK_API void pk__test_lock_release_window(void (*fn)(void));
 
 /* fn(arg) inside the library's lock, as the library's own code runs
  * there (core/lock.h): for tests of signals that arrive meanwhile. */
@@ -33,6 +34,13 @@ void pk__test_under_lock(void (*fn)(void *), void *arg)
 int pk__test_lock_defers(void)
 {
 	return pk__defer_enabled();
+}
+
+/* fn() once, in the next release of the lock that held signals back,
+ * as a signal arriving there would run (core/lock.h). */
+void pk__test_lock_release_window(void (*fn)(void))
+{
+	__atomic_store_n(&pk__lock_test_window, fn, __ATOMIC_RELEASE);
 }
 
 /* The registry's index off, as when it cannot grow (core/rindex.h). */

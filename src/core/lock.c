@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <pthread.h>
 #include <signal.h>
-
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,6 +25,8 @@ static __thread int held_here IE;
 /* Whether this thread's acquisition held signals back (os/defer.h)
  * instead of blocking them. */
 static __thread int deferring IE;
+/* The signals held back before it (os/defer.h), not its to release. */
+static __thread uint64_t saved_held IE;
 
 /* Not between fork's prepare and done: the program's fork handlers run
  * there, and the library's calls from them do not take the lock. */
@@ -74,15 +76,24 @@ __attribute__((noreturn, cold)) static void reentered(void)
 	abort();
 }
 
-/* Signals held back (os/defer.h: returns 1) or blocked, before the
- * mutex. */
-static int signals_off(sigset_t *saved)
+/*
+ * Signals held back (os/defer.h: returns 1) or blocked, before the
+ * mutex.  *held: what is held back already, for a release that let go
+ * of its busy mark and had not released them yet when a handler that
+ * calls the library ran: this acquisition's release leaves those to
+ * the one below, which then runs after this handler returns and its
+ * saved mask blocks them again.  Read before busy: a signal held back
+ * after is this acquisition's.
+ */
+static int signals_off(sigset_t *saved, uint64_t *held)
 {
 	sigset_t all;
 
 	if (pk__defer_enabled() && !pk__defer_stepped) {
 		if (__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED))
 			reentered();
+		*held = pk__defer_held;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		__atomic_store_n(&pk__defer_busy, 1, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		return 1;
@@ -92,14 +103,35 @@ static int signals_off(sigset_t *saved)
 	return 0;
 }
 
-static void signals_on(int deferred, const sigset_t *saved)
+#ifdef PKEYS_TEST_HOOKS
+void (*pk__lock_test_window)(void);
+
+static void test_window(void)
+{
+	void (*fn)(void);
+
+	if (__atomic_load_n(&pk__lock_test_window, __ATOMIC_RELAXED)) {
+		fn = __atomic_exchange_n(&pk__lock_test_window, NULL,
+					 __ATOMIC_ACQ_REL);
+		if (fn)
+			fn();
+	}
+}
+#else
+static void test_window(void)
+{
+}
+#endif
+
+static void signals_on(int deferred, const sigset_t *saved, uint64_t held)
 {
 	if (deferred) {
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		__atomic_store_n(&pk__defer_busy, 0, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (pk__defer_held)
-			pk__defer_release();
+		test_window();
+		if (pk__defer_held != held)
+			pk__defer_release(held);
 		return;
 	}
 	pthread_sigmask(SIG_SETMASK, saved, NULL);
@@ -108,21 +140,24 @@ static void signals_on(int deferred, const sigset_t *saved)
 void pk__lock_take(void)
 {
 	sigset_t saved;
+	uint64_t held = 0;
 	int d;
 
 	if (fork_holds_lock)
 		return;
-	d = signals_off(&saved);
+	d = signals_off(&saved, &held);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
 	pthread_mutex_lock(&lock);
 	saved_mask = saved;
 	deferring = d;
+	saved_held = held;
 	held_here = 1;
 }
 
 int pk__lock_try(void)
 {
 	sigset_t saved;
+	uint64_t held = 0;
 	int d;
 
 	if (fork_holds_lock)
@@ -130,13 +165,14 @@ int pk__lock_try(void)
 	/* A fault inside the lock, in this thread: never taken here. */
 	if (__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED))
 		return 0;
-	d = signals_off(&saved);
+	d = signals_off(&saved, &held);
 	if (pthread_mutex_trylock(&lock)) {
-		signals_on(d, &saved);
+		signals_on(d, &saved, held);
 		return 0;
 	}
 	saved_mask = saved;
 	deferring = d;
+	saved_held = held;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved_cancel);
 	held_here = 1;
 	return 1;
@@ -148,6 +184,7 @@ void pk__lock_drop(void)
 	 * take the lock right after, and fill these in for itself. */
 	sigset_t saved = saved_mask;
 	int d = deferring, cancel = saved_cancel;
+	uint64_t held = saved_held;
 
 	if (fork_holds_lock)
 		return;
@@ -155,7 +192,7 @@ void pk__lock_drop(void)
 	held_here = 0;
 	pthread_mutex_unlock(&lock);
 	pthread_setcancelstate(cancel, NULL);
-	signals_on(d, &saved);
+	signals_on(d, &saved, held);
 }
 
 void pk__lock_fork_prepare(void)

@@ -56,4 +56,11 @@ void pk__lock_fork_prepare(void);
 void pk__lock_fork_done(void);
 int pk__in_fork(void);
 
+#ifdef PKEYS_TEST_HOOKS
+/* Test builds: called once, then cleared, by the next release of a lock
+ * that held signals back, in the moment between the thread's no longer
+ * busy and the release of what it held (api/test_hooks.c). */
+extern void (*pk__lock_test_window)(void);
+#endif
+
 #endif

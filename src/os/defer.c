@@ -87,15 +87,15 @@ int pk__defer_hold(int sig, siginfo_t *info, void *uc)
 	return 1;
 }
 
-void pk__defer_release(void)
+void pk__defer_release(uint64_t keep)
 {
 	sigset_t set;
-	uint64_t held = pk__defer_held;
+	uint64_t held = pk__defer_held & ~keep;
 
 	sigemptyset(&set);
 	for (int sig = 1; sig <= 64; sig++)
 		if (held & ((uint64_t)1 << (sig - 1)))
 			sigaddset(&set, sig);
-	pk__defer_held = 0;
+	pk__defer_held = keep;
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }

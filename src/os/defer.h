@@ -44,7 +44,11 @@ int pk__defer_enable(void);
 int pk__defer_enabled(void);
 /* In the wrapper: 1 when sig was held back (do not call the handler). */
 int pk__defer_hold(int sig, siginfo_t *info, void *uc);
-/* The lock was let go with signals held back: deliver them now. */
-void pk__defer_release(void);
+/*
+ * The lock was let go with signals held back: deliver them now, all
+ * but keep, what was held back before it was taken (core/lock.c: a
+ * release interrupted by a handler that took the lock).
+ */
+void pk__defer_release(uint64_t keep);
 
 #endif
