@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -329,4 +330,83 @@ void test_lock_signal_nested_release(void)
 	CHECK(!sigismember(&now, SIGUSR1));
 	CHECK_EQ(kill(getpid(), SIGUSR1), 0);
 	CHECK_EQ(held_calls, 2);
+}
+
+/*
+ * Real-time signals that arrive inside the lock when the queue of
+ * pending signals is full (RLIMIT_SIGPENDING): they cannot be queued
+ * again to wait for the release, and still run after it, once each,
+ * with their siginfo (the library keeps a few: past those the kernel's
+ * rule for a full queue, the signal without it).  The limit goes to 0
+ * while the signals are pending.
+ */
+#define RT_SENT 3
+
+static volatile int rt_calls, rt_rights;
+static int rt_runs[RT_SENT + 1], rt_code[RT_SENT + 1], rt_value[RT_SENT + 1];
+static struct rlimit pending_limit;
+
+static void on_rt(int sig, siginfo_t *info, void *uc)
+{
+	int i = sig - SIGRTMIN;
+
+	(void)uc;
+	rt_calls++;
+	if (i > 0 && i <= RT_SENT) {
+		rt_runs[i]++;
+		rt_code[i] = info->si_code;
+		rt_value[i] = info->si_value.sival_int;
+	}
+	CHECK_EQ(pk_set(key, PK_DISABLE_WRITE), 0);
+	rt_rights = pk_get(key);
+}
+
+static void send_full(void *arg)
+{
+	/* The soft limit only: the hard one would not come back. */
+	struct rlimit none = {0, pending_limit.rlim_max};
+	union sigval v = {.sival_int = 77};
+	sigset_t rt;
+
+	sigemptyset(&rt);
+	for (int i = 1; i <= RT_SENT; i++)
+		sigaddset(&rt, SIGRTMIN + i);
+	CHECK_EQ(pthread_sigmask(SIG_BLOCK, &rt, NULL), 0);
+	for (int i = 1; i <= RT_SENT; i++)
+		CHECK_EQ(sigqueue(getpid(), SIGRTMIN + i, v), 0);
+	CHECK_EQ(setrlimit(RLIMIT_SIGPENDING, &none), 0);
+	CHECK_EQ(pthread_sigmask(SIG_UNBLOCK, &rt, NULL), 0);
+	*(int *)arg = rt_calls;
+}
+
+void test_lock_signal_queue_full(void)
+{
+	struct sigaction sa;
+	sigset_t now;
+	int inside = -1, kept = 0;
+
+	key = pkt_key(0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_rt;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 1; i <= RT_SENT; i++)
+		CHECK_EQ(sigaction(SIGRTMIN + i, &sa, NULL), 0);
+	CHECK_EQ(getrlimit(RLIMIT_SIGPENDING, &pending_limit), 0);
+	pk__test_under_lock(send_full, &inside);
+	CHECK_EQ(setrlimit(RLIMIT_SIGPENDING, &pending_limit), 0);
+	CHECK_EQ(inside, 0);
+	CHECK_EQ(rt_calls, RT_SENT);
+	for (int i = 1; i <= RT_SENT; i++) {
+		CHECK_EQ(rt_runs[i], 1);
+		CHECK(rt_code[i] == SI_USER || rt_code[i] == SI_QUEUE);
+		CHECK_EQ(rt_value[i], rt_code[i] == SI_QUEUE ? 77 : 0);
+		kept += rt_code[i] == SI_QUEUE;
+	}
+	/* The first held back at least kept its siginfo. */
+	CHECK(kept >= 1);
+	CHECK_EQ(rt_rights, PK_DISABLE_WRITE);
+	CHECK_EQ(sigprocmask(SIG_BLOCK, NULL, &now), 0);
+	for (int i = 1; i <= RT_SENT; i++)
+		CHECK(!sigismember(&now, SIGRTMIN + i));
 }

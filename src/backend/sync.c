@@ -85,7 +85,7 @@ static void on_sync(int sig, siginfo_t *info, void *uc)
 
 	/* Inside the library's lock: answered once it lets go (a thread
 	 * held there would keep others from the lock). */
-	if (pk__defer_hold(sig, info, uc))
+	if (pk__defer_hold(sig, info, uc, on_sync))
 		return;
 	if (__atomic_load_n(&holding, __ATOMIC_ACQUIRE)) {
 		mark_done(tid);

@@ -26,7 +26,7 @@ static __thread int held_here IE;
  * instead of blocking them. */
 static __thread int deferring IE;
 /* The signals held back before it (os/defer.h), not its to release. */
-static __thread uint64_t saved_held IE;
+static __thread struct pk__defer_mark saved_held IE;
 
 /* Not between fork's prepare and done: the program's fork handlers run
  * there, and the library's calls from them do not take the lock. */
@@ -85,14 +85,15 @@ __attribute__((noreturn, cold)) static void reentered(void)
  * saved mask blocks them again.  Read before busy: a signal held back
  * after is this acquisition's.
  */
-static int signals_off(sigset_t *saved, uint64_t *held)
+static int signals_off(sigset_t *saved, struct pk__defer_mark *held)
 {
 	sigset_t all;
 
 	if (pk__defer_enabled() && !pk__defer_stepped) {
 		if (__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED))
 			reentered();
-		*held = pk__defer_held;
+		held->held = pk__defer_held;
+		held->late = pk__defer_late;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		__atomic_store_n(&pk__defer_busy, 1, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -123,14 +124,16 @@ static void test_window(void)
 }
 #endif
 
-static void signals_on(int deferred, const sigset_t *saved, uint64_t held)
+static void signals_on(int deferred, const sigset_t *saved,
+		       const struct pk__defer_mark *held)
 {
 	if (deferred) {
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		__atomic_store_n(&pk__defer_busy, 0, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		test_window();
-		if (pk__defer_held != held)
+		if (pk__defer_held != held->held ||
+		    pk__defer_late != held->late)
 			pk__defer_release(held);
 		return;
 	}
@@ -140,7 +143,7 @@ static void signals_on(int deferred, const sigset_t *saved, uint64_t held)
 void pk__lock_take(void)
 {
 	sigset_t saved;
-	uint64_t held = 0;
+	struct pk__defer_mark held = {0, 0};
 	int d;
 
 	if (fork_holds_lock)
@@ -157,7 +160,7 @@ void pk__lock_take(void)
 int pk__lock_try(void)
 {
 	sigset_t saved;
-	uint64_t held = 0;
+	struct pk__defer_mark held = {0, 0};
 	int d;
 
 	if (fork_holds_lock)
@@ -167,7 +170,7 @@ int pk__lock_try(void)
 		return 0;
 	d = signals_off(&saved, &held);
 	if (pthread_mutex_trylock(&lock)) {
-		signals_on(d, &saved, held);
+		signals_on(d, &saved, &held);
 		return 0;
 	}
 	saved_mask = saved;
@@ -184,7 +187,7 @@ void pk__lock_drop(void)
 	 * take the lock right after, and fill these in for itself. */
 	sigset_t saved = saved_mask;
 	int d = deferring, cancel = saved_cancel;
-	uint64_t held = saved_held;
+	struct pk__defer_mark held = saved_held;
 
 	if (fork_holds_lock)
 		return;
@@ -192,7 +195,7 @@ void pk__lock_drop(void)
 	held_here = 0;
 	pthread_mutex_unlock(&lock);
 	pthread_setcancelstate(cancel, NULL);
-	signals_on(d, &saved, held);
+	signals_on(d, &saved, &held);
 }
 
 void pk__lock_fork_prepare(void)

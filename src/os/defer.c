@@ -13,6 +13,18 @@
  * sent it, and to no other thread.)  These system calls happen only
  * when a signal arrives inside the lock.
  *
+ * Queued again, a real-time signal sent with its siginfo takes a place
+ * in the queue of pending signals (RLIMIT_SIGPENDING); when there is
+ * none, the kernel refuses it.  Then the signal, already taken from the
+ * kernel, is kept here, and the release calls its handler itself (the
+ * wrapper's late function, with the kernel's mask), with its siginfo
+ * and a context that has the thread's mask but no registers, before it
+ * unblocks what waits in the kernel: the same signal sent after waits
+ * there, blocked, behind it.  A few per thread; beyond those it is
+ * queued again without its siginfo (the kernel keeps a signal sent by
+ * kill() whatever the queue's length), as the kernel itself loses the
+ * siginfo of what it queues when the queue is full.
+ *
  * Not instrumented (CMakeLists.txt): the wrapper calls it before a
  * sanitizer's handler has run.
  */
@@ -28,6 +40,20 @@
 __thread int pk__defer_busy __attribute__((tls_model("initial-exec")));
 __thread uint64_t pk__defer_held __attribute__((tls_model("initial-exec")));
 __thread int pk__defer_stepped __attribute__((tls_model("initial-exec")));
+__thread int pk__defer_late __attribute__((tls_model("initial-exec")));
+
+/* Few: a full queue while a thread holds the lock is rare, and this is
+ * initial-exec TLS, which a library loaded by dlopen takes from a small
+ * reserve. */
+#define LATE_MAX 2
+
+struct late {
+	pk__defer_fn fn;
+	siginfo_t info;
+};
+
+static __thread struct late late[LATE_MAX]
+	__attribute__((tls_model("initial-exec")));
 
 static int enabled;
 
@@ -61,41 +87,94 @@ static int synchronous(int sig)
 	       sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
 }
 
-int pk__defer_hold(int sig, siginfo_t *info, void *uc)
+/* sig with info to this thread; 0, or -1 when the queue is full. */
+static int queue_again(int sig, const siginfo_t *info)
 {
-	pid_t pid, tid;
-	sigset_t one;
 	siginfo_t again;
+
+	memcpy(&again, info, sizeof(again));
+	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(),
+			    (pid_t)syscall(SYS_gettid), sig, &again);
+}
+
+/* Kept for the release to deliver, when there is room. */
+static int keep_late(int sig, const siginfo_t *info, pk__defer_fn fn)
+{
+	if (pk__defer_late >= LATE_MAX)
+		return 0;
+	late[pk__defer_late].fn = fn;
+	memcpy(&late[pk__defer_late].info, info, sizeof(*info));
+	late[pk__defer_late].info.si_signo = sig;
+	pk__defer_late++;
+	return 1;
+}
+
+/* Pending again, blocked until the release (pk__defer_held). */
+static void block_held(int sig, void *uc)
+{
+	sigset_t one;
+
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	pthread_sigmask(SIG_BLOCK, &one, NULL);
+	sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
+	pk__defer_held |= (uint64_t)1 << (sig - 1);
+}
+
+int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
+{
+	siginfo_t bare;
 	int saved_errno;
 
 	if (!__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED) ||
 	    synchronous(sig) || sig < 1 || sig > 64)
 		return 0;
 	saved_errno = errno;
-	sigemptyset(&one);
-	sigaddset(&one, sig);
-	pthread_sigmask(SIG_BLOCK, &one, NULL);
-	sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
-	pid = getpid();
-	tid = (pid_t)syscall(SYS_gettid);
-	memcpy(&again, info, sizeof(again));
-	/* Fails only when the queue of real-time signals is full: then
-	 * the kernel would have dropped it too. */
-	(void)syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &again);
-	pk__defer_held |= (uint64_t)1 << (sig - 1);
+	/* Blocked before it is queued: a handler with SA_NODEFER would
+	 * have it back at once. */
+	block_held(sig, uc);
+	if (queue_again(sig, info) && !keep_late(sig, info, fn)) {
+		memset(&bare, 0, sizeof(bare));
+		bare.si_signo = sig;
+		bare.si_code = SI_USER;
+		(void)queue_again(sig, &bare);
+	}
 	errno = saved_errno;
 	return 1;
 }
 
-void pk__defer_release(uint64_t keep)
+/*
+ * The oldest signal kept here from first on, delivered: taken off the
+ * list before its handler runs, so that a lock the handler takes marks
+ * the rest as not its own (core/lock.c) and leaves them to this loop.
+ */
+static void deliver_late(int first)
+{
+	struct late one = late[first];
+	ucontext_t uc;
+
+	memmove(&late[first], &late[first + 1],
+		(size_t)(pk__defer_late - first - 1) * sizeof(late[0]));
+	pk__defer_late--;
+	memset(&uc, 0, sizeof(uc));
+	pthread_sigmask(SIG_BLOCK, NULL, &uc.uc_sigmask);
+	one.fn(one.info.si_signo, &one.info, &uc);
+}
+
+void pk__defer_release(const struct pk__defer_mark *keep)
 {
 	sigset_t set;
-	uint64_t held = pk__defer_held & ~keep;
+	uint64_t held;
 
+	/* The oldest first: those kept here arrived before what their
+	 * signals' blocked bits kept waiting in the kernel. */
+	while (pk__defer_late > keep->late)
+		deliver_late(keep->late);
+	held = pk__defer_held & ~keep->held;
 	sigemptyset(&set);
 	for (int sig = 1; sig <= 64; sig++)
 		if (held & ((uint64_t)1 << (sig - 1)))
 			sigaddset(&set, sig);
-	pk__defer_held = keep;
+	pk__defer_held = keep->held;
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }

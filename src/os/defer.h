@@ -13,7 +13,9 @@
  * delivers it, outside the library.  Synchronous signals (the faults,
  * SIGTRAP, SIGSYS) are never held back, as the blocking lock never
  * blocked them.  The library's own asynchronous handler (the sync
- * signal, backend/sync.c) holds back the same way.
+ * signal, backend/sync.c) holds back the same way.  A signal the kernel
+ * will not queue again (a full queue) is kept here, and the release
+ * calls its handler itself.
  */
 #ifndef PK_OS_DEFER_H
 #define PK_OS_DEFER_H
@@ -33,6 +35,18 @@ extern __thread int pk__defer_stepped
 /* The signals held back from this thread (bit sig - 1). */
 extern __thread uint64_t pk__defer_held
 	__attribute__((tls_model("initial-exec")));
+/* How many held back could not be queued again (os/defer.c). */
+extern __thread int pk__defer_late __attribute__((tls_model("initial-exec")));
+
+/* What a thread held back when it took the lock: not its release's. */
+struct pk__defer_mark {
+	uint64_t held;
+	int late;
+};
+
+/* Calls a handler as the kernel would: for a signal held back that is
+ * delivered by the release itself (os/defer.c). */
+typedef void (*pk__defer_fn)(int sig, siginfo_t *info, void *uc);
 
 /*
  * From now on the lock may hold back instead of blocking: once every
@@ -42,13 +56,17 @@ extern __thread uint64_t pk__defer_held
  */
 int pk__defer_enable(void);
 int pk__defer_enabled(void);
-/* In the wrapper: 1 when sig was held back (do not call the handler). */
-int pk__defer_hold(int sig, siginfo_t *info, void *uc);
+/*
+ * In the wrapper: 1 when sig was held back (do not call the handler).
+ * late: what the release calls with info if the signal cannot wait in
+ * the kernel.
+ */
+int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn late);
 /*
  * The lock was let go with signals held back: deliver them now, all
  * but keep, what was held back before it was taken (core/lock.c: a
  * release interrupted by a handler that took the lock).
  */
-void pk__defer_release(uint64_t keep);
+void pk__defer_release(const struct pk__defer_mark *keep);
 
 #endif

@@ -115,13 +115,11 @@ static pk__handler_fn use_oneshot(int sig)
 	return a.sa_sigaction;
 }
 
-static void wrapper(int sig, siginfo_t *info, void *uc)
+/* The program's handler for a signal the wrapper took. */
+static void run(int sig, siginfo_t *info, void *uc)
 {
 	pk__handler_fn fn;
 
-	/* Inside the library's lock: for after it (os/defer.h). */
-	if (pk__defer_hold(sig, info, uc))
-		return;
 	if (__atomic_load_n(&slots[sig].oneshot, __ATOMIC_ACQUIRE))
 		fn = use_oneshot(sig);
 	else
@@ -134,6 +132,39 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 	if (!is_function(&a))
 		return;
 	call(fn, sig, info, uc);
+}
+
+/* The handler's mask, as the kernel blocks it around the handler. */
+static void block_as_kernel(const struct sigaction *a, int sig,
+			    sigset_t *saved)
+{
+	sigset_t mask = a->sa_mask;
+
+	if (!(a->sa_flags & SA_NODEFER))
+		sigaddset(&mask, sig);
+	pthread_sigmask(SIG_BLOCK, &mask, saved);
+}
+
+/* A signal held back that the lock's release delivers itself
+ * (os/defer.c): the handler's mask blocked here, as the kernel would. */
+static void late(int sig, siginfo_t *info, void *uc)
+{
+	struct sigaction a;
+	sigset_t saved;
+
+	take(&saved);
+	a = slots[sig].act;
+	drop(&saved);
+	block_as_kernel(&a, sig, &saved);
+	run(sig, info, uc);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static void wrapper(int sig, siginfo_t *info, void *uc)
+{
+	/* Inside the library's lock: for after it (os/defer.h). */
+	if (!pk__defer_hold(sig, info, uc, late))
+		run(sig, info, uc);
 }
 
 /* Signals the library must never wrap: its own and the unstoppable. */
@@ -274,11 +305,7 @@ void pk__handlers_forward(int sig, siginfo_t *info, void *uc)
 		raise(sig);
 		return;
 	}
-	/* The handler's mask, as the kernel would have blocked it. */
-	mask = a.sa_mask;
-	if (!(a.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &saved);
+	block_as_kernel(&a, sig, &saved);
 	call(a.sa_sigaction, sig, info, uc);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
