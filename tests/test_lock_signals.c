@@ -410,3 +410,65 @@ void test_lock_signal_queue_full(void)
 	for (int i = 1; i <= RT_SENT; i++)
 		CHECK(!sigismember(&now, SIGRTMIN + i));
 }
+
+/*
+ * SIGTRAP and SIGSYS sent by kill(), inside the lock: asynchronous,
+ * whatever their number says, so held back like any other, and their
+ * handler, which calls the library, runs after.  In a child: run inside
+ * the lock, that call stops the program.
+ */
+static volatile int sent_calls, sent_code, sent_rights;
+
+static void on_sent(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	sent_calls++;
+	sent_code = info->si_code;
+	CHECK_EQ(pk_set(key, PK_DISABLE_WRITE), 0);
+	sent_rights = pk_get(key);
+}
+
+static void send_sig(void *arg)
+{
+	int *sig_then_calls = arg;
+
+	CHECK_EQ(kill(getpid(), *sig_then_calls), 0);
+	*sig_then_calls = sent_calls;
+}
+
+static void sent_child(int sig)
+{
+	struct sigaction sa;
+	int inside = sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sent;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(sig, &sa, NULL), 0);
+	pk__test_under_lock(send_sig, &inside);
+	CHECK_EQ(inside, 0);
+	CHECK_EQ(sent_calls, 1);
+	CHECK_EQ(sent_code, SI_USER);
+	CHECK_EQ(sent_rights, PK_DISABLE_WRITE);
+	_exit(0);
+}
+
+void test_lock_signal_trap_sent(void)
+{
+	static const int sigs[] = {SIGTRAP, SIGSYS};
+	int status;
+	pid_t pid;
+
+	key = pkt_key(0);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			sent_child(sigs[i]);
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		CHECK_EQ(WIFSIGNALED(status) ? WTERMSIG(status) : 0, 0);
+		CHECK_EQ(WEXITSTATUS(status), 0);
+	}
+}

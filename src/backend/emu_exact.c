@@ -224,7 +224,10 @@ static void on_trap(int sig, siginfo_t *info, void *uc)
 			finish(uc);
 		return;
 	}
-	pk__handlers_forward(sig, info, uc);
+	/* Sent by kill() inside the library's lock: after it, as the
+	 * wrapper does (os/defer.h). */
+	if (!pk__defer_hold(sig, info, uc, pk__handlers_forward))
+		pk__handlers_forward(sig, info, uc);
 }
 
 int pk__exact_init(const uint8_t *rights_applied, char *why, size_t len)

@@ -80,11 +80,18 @@ int pk__defer_enabled(void)
 	return __atomic_load_n(&enabled, __ATOMIC_ACQUIRE);
 }
 
-/* What a thread's lock never blocked: raised by what it executes. */
-static int synchronous(int sig)
+/*
+ * Raised by what the thread executes: a fault (returning would run the
+ * instruction again), a trap or a system call refused (the handler
+ * answers from the context).  The kernel says so with a positive code;
+ * the same numbers sent by kill(), sigqueue() or tgkill() (code 0 or
+ * less) are asynchronous like any other.
+ */
+static int synchronous(int sig, const siginfo_t *info)
 {
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
-	       sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
+	return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+		sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS) &&
+	       info->si_code > 0;
 }
 
 /* sig with info to this thread; 0, or -1 when the queue is full. */
@@ -127,7 +134,7 @@ int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
 	int saved_errno;
 
 	if (!__atomic_load_n(&pk__defer_busy, __ATOMIC_RELAXED) ||
-	    synchronous(sig) || sig < 1 || sig > 64)
+	    synchronous(sig, info) || sig < 1 || sig > 64)
 		return 0;
 	saved_errno = errno;
 	/* Blocked before it is queued: a handler with SA_NODEFER would

@@ -11,8 +11,9 @@
  * mask the kernel restores when the wrapper returns), and the lock's
  * release unblocks it: the program's handler then runs, as the kernel
  * delivers it, outside the library.  Synchronous signals (the faults,
- * SIGTRAP, SIGSYS) are never held back, as the blocking lock never
- * blocked them.  The library's own asynchronous handler (the sync
+ * SIGTRAP, SIGSYS, as the kernel raises them: not sent by kill()) are
+ * never held back: the handler must see the instruction that raised
+ * them.  The library's own asynchronous handler (the sync
  * signal, backend/sync.c) holds back the same way.  A signal the kernel
  * will not queue again (a full queue) is kept here, and the release
  * calls its handler itself.
