@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -667,6 +669,105 @@ void test_range_maps_fd_taken(void)
 	CHECK(fcntl(fd, F_GETFD) >= 0);
 	CHECK_EQ(close(fd), 0);
 	CHECK_EQ(close(null), 0);
+}
+
+/*
+ * A program that closes the library's descriptor and gets the number
+ * back for a file of its own (here a pipe) keeps that file in a fork's
+ * child: the child's fork handler closes only the library's file.
+ */
+void test_range_maps_fd_fork_keeps_file(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(2, RW);
+	int k = pkt_key(0), fd, pfd[2], status;
+	struct stat st;
+	pid_t pid;
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	fd = maps_fd_of_library();
+	if (fd >= 0)
+		CHECK_EQ(close(fd), 0);
+	CHECK_EQ(pipe(pfd), 0);
+	if (fd < 0) /* no descriptor kept (before Linux 6.11) */
+		fd = pfd[0];
+	else if (pfd[0] != fd && pfd[1] != fd)
+		CHECK_EQ(dup2(pfd[0], fd), fd);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* Before any call of the library, which may open a file at
+		 * the lowest free number. */
+		CHECK_EQ(fstat(fd, &st), 0);
+		CHECK(S_ISFIFO(st.st_mode));
+		CHECK_EQ(mprotect(p + pg, pg, PROT_READ), 0);
+		CHECK_EQ(pk_protect_range(p + pg, pg, k, 0), 0);
+		EXPECT_FAULT(p + pg, W, -1);
+		CHECK_EQ(fstat(fd, &st), 0);
+		CHECK(S_ISFIFO(st.st_mode));
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	CHECK(S_ISFIFO(st.st_mode));
+	CHECK_EQ(pk_protect_range(p + pg, pg, k, 0), 0);
+	EXPECT_OK(p + pg, W);
+}
+
+/*
+ * The number of the library's descriptor now holds another process's
+ * mappings (/proc/PID/maps of a child, whose second page is unmapped
+ * and third read-only): the library reads this process's, and leaves
+ * the program's file alone.
+ */
+void test_range_maps_fd_other_process(void)
+{
+	size_t pg = pkt_page();
+	char *p = pkt_map(3, RW), path[64], c;
+	int k = pkt_key(0), fd, other, pfd[2], status;
+	struct stat a, b;
+	pid_t pid;
+
+	CHECK_EQ(pk_protect_range(p, pg, k, 0), 0);
+	CHECK_EQ(pipe(pfd), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* Gone with the test, should it fail. */
+		CHECK_EQ(prctl(PR_SET_PDEATHSIG, SIGKILL), 0);
+		CHECK_EQ(munmap(p + pg, pg), 0);
+		CHECK_EQ(mprotect(p + 2 * pg, pg, PROT_READ), 0);
+		CHECK_EQ(write(pfd[1], "x", 1), 1);
+		for (;;)
+			pause();
+	}
+	CHECK_EQ(read(pfd[0], &c, 1), 1);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	other = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(other >= 0);
+	fd = maps_fd_of_library();
+	if (fd >= 0 && fd != other)
+		CHECK_EQ(dup2(other, fd), fd);
+	CHECK_EQ(pk_protect_range(p + pg, 2 * pg, k, 0), 0);
+	CHECK_EQ(pk_key_of(p + pg), k);
+	CHECK_EQ(pk_key_of(p + 2 * pg), k);
+	EXPECT_OK(p + pg, W);
+	EXPECT_OK(p + 2 * pg, W);
+	CHECK_EQ(pk_unprotect_range(p, 3 * pg, 0), 0);
+	EXPECT_OK(p + 2 * pg, W);
+	if (fd >= 0) {
+		CHECK_EQ(fstat(fd, &a), 0);
+		CHECK_EQ(fstat(other, &b), 0);
+		CHECK(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+		if (fd != other)
+			CHECK_EQ(close(fd), 0);
+	}
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(close(other), 0);
+	CHECK_EQ(close(pfd[0]), 0);
+	CHECK_EQ(close(pfd[1]), 0);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -55,22 +56,62 @@ static int have_query = -1;
  * makes one ioctl per mapping and no open or close: opened once per
  * process, once fork's child handler is in place (pk__vma_keep_open),
  * since a child must not query its parent's mappings through the
- * inherited descriptor.  A program may close it or put another file at
- * its number: a first query that fails drops it (without closing what
- * may now be the program's) and opens anew.
+ * inherited descriptor.
+ *
+ * A program may close it (close, closefrom) and get its number back
+ * for a file of its own, or put another file there (dup2), even
+ * another process's /proc/PID/maps, on which the ioctl answers for
+ * that process.  So the descriptor is used, and closed, only while its
+ * number still holds the file opened here: the same device and inode
+ * (an fstat per call; the inode of an open /proc/PID/maps stays its
+ * own while the file is open).  Otherwise the number is the program's:
+ * left alone, and /proc/self/maps opened anew.  It is moved up to
+ * MAPS_FD_MIN or above, away from the numbers programs usually open
+ * and close, so that they rarely meet it.
  */
+#define MAPS_FD_MIN 100
 static int maps_fd = -1, keep_open;
+static dev_t maps_dev;
+static ino_t maps_ino;
 
 void pk__vma_keep_open(void)
 {
 	__atomic_store_n(&keep_open, 1, __ATOMIC_RELAXED);
 }
 
+/* maps_fd still holds the file the library opened. */
+static int maps_fd_ours(void)
+{
+	struct stat st;
+
+	return maps_fd >= 0 && fstat(maps_fd, &st) == 0 &&
+	       st.st_dev == maps_dev && st.st_ino == maps_ino;
+}
+
 void pk__vma_forget(void)
 {
-	if (maps_fd >= 0)
+	if (maps_fd_ours())
 		close(maps_fd);
 	maps_fd = -1;
+}
+
+/* Keep fd (ours, open on /proc/self/maps) as maps_fd, moved up. */
+static void keep(int fd)
+{
+	struct stat st;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, MAPS_FD_MIN);
+
+	if (high >= 0) { /* else stays where it is (RLIMIT_NOFILE) */
+		close(fd);
+		fd = high;
+	}
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return;
+	}
+	maps_dev = st.st_dev;
+	maps_ino = st.st_ino;
+	maps_fd = fd;
 }
 
 static int open_maps(void)
@@ -165,10 +206,14 @@ int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx)
 	int fd, rc, first_failed;
 
 	if (have_query != 0 && maps_fd >= 0) {
-		rc = walk_query(maps_fd, start, end, fn, ctx, &first_failed);
-		if (!first_failed)
-			return rc;
-		maps_fd = -1; /* not ours any more, or gone */
+		if (maps_fd_ours()) {
+			rc = walk_query(maps_fd, start, end, fn, ctx,
+					&first_failed);
+			if (!first_failed)
+				return rc;
+			close(maps_fd); /* and try a fresh one */
+		}
+		maps_fd = -1; /* closed, or the program's file now */
 	}
 	if ((fd = open_maps()) < 0)
 		return -errno;
@@ -180,7 +225,7 @@ int pk__vma_walk(uintptr_t start, uintptr_t end, pk__vma_fn fn, void *ctx)
 			__atomic_store_n(&have_query, 1, __ATOMIC_RELAXED);
 			if (__atomic_load_n(&keep_open, __ATOMIC_RELAXED) &&
 			    !first_failed)
-				maps_fd = fd;
+				keep(fd);
 			else
 				close(fd);
 			return rc;
