@@ -1261,6 +1261,60 @@ void test_key_of_concurrent_many(void)
 }
 
 /*
+ * Lookups while the index is switched off and built anew, again and
+ * again, from a fresh top array: each build fills top slots that were
+ * never written before (zero memory), while pk_key_of follows them
+ * without the lock.  On a weakly ordered CPU a lookup that saw a slot's
+ * count before the slot itself would follow a NULL chunk.  1,200 fixed
+ * ranges, so that a build fills some twenty top slots.
+ */
+static int kr_stop, kr_builds;
+
+static void *kr_writer(void *arg)
+{
+	char *scratch = arg;
+
+	while (!__atomic_load_n(&kr_stop, __ATOMIC_RELAXED) &&
+	       kr_builds < 1500) {
+		pk__test_rindex_off();
+		/* The next change builds the index anew. */
+		CHECK_EQ(pk_protect_range(scratch, pkt_page(), km_key,
+					  PK_NO_CHECK_AUTHORITY), 0);
+		CHECK_EQ(pk_unprotect_range(scratch, pkt_page(),
+					    PK_NO_CHECK_AUTHORITY), 0);
+		__atomic_store_n(&kr_builds, kr_builds + 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+void test_key_of_concurrent_rebuild(void)
+{
+	size_t pg = pkt_page();
+	pthread_t t;
+	time_t end;
+	long reads = 0;
+
+	km_pages = pkt_map(KM_PAGES + 1, PROT_READ | PROT_WRITE);
+	km_key = pkt_key(0);
+	for (int i = 0; i < KM_PAGES; i += 2)
+		CHECK_EQ(pk_protect_range(km_pages + (size_t)i * pg, pg,
+					  km_key, 0), 0);
+	CHECK_EQ(pthread_create(&t, NULL, kr_writer,
+				km_pages + (size_t)KM_PAGES * pg), 0);
+	end = time(NULL) + 2;
+	while (time(NULL) < end &&
+	       __atomic_load_n(&kr_builds, __ATOMIC_RELAXED) < 1500) {
+		for (int i = 0; i < KM_PAGES; i += 5)
+			CHECK_EQ(pk_key_of(km_pages + (size_t)i * pg),
+				 i % 2 ? 0 : km_key);
+		reads++;
+	}
+	__atomic_store_n(&kr_stop, 1, __ATOMIC_RELAXED);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(reads > 0 && kr_builds > 0);
+}
+
+/*
  * A range over the memory the library runs on (its own code and data,
  * libc's, the loader's, the vDSO): those pages are left out, so closing
  * the key does not stop the library, libc or clock_gettime.  The pages

@@ -18,7 +18,7 @@
  * leaves the arena (nodes are never unmapped) and is bounded in steps.
  * So that the race is a defined one, the fields such a walk reads
  * (start, end, key, next) are written with atomic stores, ordered
- * after the odd count (release), and read with atomic loads.
+ * after the odd count (write_begin), and read with atomic loads.
  *
  * Lookups, locked or not, go through the index (core/rindex.h) when it
  * is on: it finds the node without walking the levels.  The levels
@@ -45,13 +45,24 @@ static int writing;
 #define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELEASE)
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-/* Around every change of the list; nested calls count once. */
+/*
+ * Around every change of the list; nested calls count once.
+ *
+ * The odd count is an acquire read-modify-write: a reader's closing
+ * read-modify-write (a release, lower_nolock) that comes before it in
+ * the count's order then synchronises with it, so the reader's loads
+ * happen before every store of this change and cannot see one; a
+ * reader's that comes after it reads the odd count or a later one.
+ * Either way a reader that saw a store of this change throws its answer
+ * away, relaxed stores (the index's) included.  A plain load and store
+ * ordered nothing on weakly ordered CPUs: there the change's stores
+ * could be seen before the odd count.  (On x86 a locked add, for the
+ * writer only.)
+ */
 static void write_begin(void)
 {
-	/* Readers' read-modify-writes add 0: atomic loads here too. */
 	if (writing++ == 0)
-		__atomic_store_n(&seq, __atomic_load_n(&seq, __ATOMIC_RELAXED) + 1,
-				 __ATOMIC_RELAXED);
+		__atomic_fetch_add(&seq, 1, __ATOMIC_ACQUIRE);
 }
 
 static void write_end(void)

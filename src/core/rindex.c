@@ -47,6 +47,15 @@ static struct chunk *free_chunks;
 
 #define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+/*
+ * A reader follows the top array's chunk pointers below the count it
+ * reads, so every store of the count is a release, and its load an
+ * acquire: the pointers written before it are seen (on x86 plain moves;
+ * on weakly ordered CPUs a reader could otherwise see the new count and
+ * a slot not yet written, NULL in fresh memory).  A slot below any count
+ * ever stored holds a chunk: slots are never cleared.
+ */
+#define STORE_N(t, value) __atomic_store_n(&(t)->n, (value), __ATOMIC_RELEASE)
 
 static void chunk_put(struct chunk *c)
 {
@@ -130,13 +139,13 @@ static int top_insert(size_t i, struct chunk *c)
 	}
 	STORE(top->r[i].start, c->e[0].start);
 	STORE(top->r[i].c, c);
-	STORE(top->n, top->n + 1);
+	STORE_N(top, top->n + 1);
 	return 0;
 }
 
 static void top_remove(size_t i)
 {
-	STORE(top->n, top->n - 1);
+	STORE_N(top, top->n - 1);
 	for (size_t j = i; j < top->n; j++) {
 		STORE(top->r[j].start, top->r[j + 1].start);
 		STORE(top->r[j].c, top->r[j + 1].c);
@@ -318,7 +327,7 @@ int pk__rindex_find(uintptr_t addr, struct pk__rindex_hit *h)
 
 	if (!t)
 		return -1;
-	n = LOAD(t->n);
+	n = __atomic_load_n(&t->n, __ATOMIC_ACQUIRE);
 	n = n < t->cap ? n : t->cap;
 	i = UPPER(t->r, n, addr);
 	h->node = NULL;
