@@ -10,6 +10,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -475,5 +476,76 @@ void test_lock_signal_trap_sent(void)
 		CHECK_EQ(waitpid(pid, &status, 0), pid);
 		CHECK_EQ(WIFSIGNALED(status) ? WTERMSIG(status) : 0, 0);
 		CHECK_EQ(WEXITSTATUS(status), 0);
+	}
+}
+
+/*
+ * Instances of one real-time signal sent to a thread while it holds
+ * the lock (another thread sends eight, numbered) reach its handler in
+ * the order they were sent, as the kernel delivers them.
+ */
+#define RT_ORDER 8
+
+static volatile int order_seen[RT_ORDER], order_n;
+static volatile int order_go, order_sent;
+static pthread_t order_target;
+
+static void on_order(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if (order_n < RT_ORDER)
+		order_seen[order_n] = info->si_value.sival_int;
+	order_n++;
+}
+
+static void *order_sender(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&order_go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (int v = 1; v <= RT_ORDER; v++) {
+		union sigval sv = {.sival_int = v};
+
+		CHECK_EQ(pthread_sigqueue(order_target, SIGRTMIN + 1, sv), 0);
+	}
+	__atomic_store_n(&order_sent, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Inside the lock until all were sent (some reach the handler here). */
+static void wait_sent(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&order_go, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&order_sent, __ATOMIC_ACQUIRE))
+		;
+	for (volatile int i = 0; i < 1000000; i++)
+		;
+}
+
+void test_lock_signal_rt_order(void)
+{
+	struct sigaction sa;
+	pthread_t t;
+
+	key = pkt_key(0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_order;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGRTMIN + 1, &sa, NULL), 0);
+	order_target = pthread_self();
+	for (int round = 0; round < 20; round++) {
+		order_go = order_sent = order_n = 0;
+		CHECK_EQ(pthread_create(&t, NULL, order_sender, NULL), 0);
+		pk__test_under_lock(wait_sent, NULL);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+		CHECK_EQ(order_n, RT_ORDER);
+		for (int i = 0; i < RT_ORDER; i++)
+			if (order_seen[i] != i + 1)
+				pkt_fail(__FILE__, __LINE__,
+					 "round %d: signal %d came as number %d",
+					 round, order_seen[i], i + 1);
 	}
 }

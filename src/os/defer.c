@@ -128,7 +128,8 @@ static void block_held(int sig, void *uc)
 	pk__defer_held |= (uint64_t)1 << (sig - 1);
 }
 
-int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
+static int hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn,
+		int in_order)
 {
 	siginfo_t bare;
 	int saved_errno;
@@ -140,6 +141,15 @@ int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
 	/* Blocked before it is queued: a handler with SA_NODEFER would
 	 * have it back at once. */
 	block_held(sig, uc);
+	/*
+	 * A real-time signal queued again would go behind instances of it
+	 * already waiting: kept here, it is delivered first at the
+	 * release, and those wait, blocked, until after it.
+	 */
+	if (in_order && sig >= 32 && keep_late(sig, info, fn)) {
+		errno = saved_errno;
+		return 1;
+	}
 	if (queue_again(sig, info) && !keep_late(sig, info, fn)) {
 		memset(&bare, 0, sizeof(bare));
 		bare.si_signo = sig;
@@ -148,6 +158,17 @@ int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
 	}
 	errno = saved_errno;
 	return 1;
+}
+
+int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn fn)
+{
+	return hold(sig, info, uc, fn, 0);
+}
+
+int pk__defer_hold_ordered(int sig, siginfo_t *info, void *uc,
+			   pk__defer_fn fn)
+{
+	return hold(sig, info, uc, fn, 1);
 }
 
 /*
@@ -164,6 +185,11 @@ static void deliver_late(int first)
 		(size_t)(pk__defer_late - first - 1) * sizeof(late[0]));
 	pk__defer_late--;
 	memset(&uc, 0, sizeof(uc));
+#ifdef __GLIBC__
+	/* The registers here, as a signal the kernel delivers at the
+	 * release would see (musl has no getcontext: none then). */
+	getcontext(&uc);
+#endif
 	pthread_sigmask(SIG_BLOCK, NULL, &uc.uc_sigmask);
 	one.fn(one.info.si_signo, &one.info, &uc);
 }

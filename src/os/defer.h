@@ -64,6 +64,13 @@ int pk__defer_enabled(void);
  */
 int pk__defer_hold(int sig, siginfo_t *info, void *uc, pk__defer_fn late);
 /*
+ * The same for the program's handlers: a real-time signal is kept for
+ * the release to deliver (late) while there is room, so that it stays
+ * ahead of the instances sent after it.
+ */
+int pk__defer_hold_ordered(int sig, siginfo_t *info, void *uc,
+			   pk__defer_fn late);
+/*
  * The lock was let go with signals held back: deliver them now, all
  * but keep, what was held back before it was taken (core/lock.c: a
  * release interrupted by a handler that took the lock).

@@ -163,7 +163,7 @@ static void late(int sig, siginfo_t *info, void *uc)
 static void wrapper(int sig, siginfo_t *info, void *uc)
 {
 	/* Inside the library's lock: for after it (os/defer.h). */
-	if (!pk__defer_hold(sig, info, uc, late))
+	if (!pk__defer_hold_ordered(sig, info, uc, late))
 		run(sig, info, uc);
 }
 
