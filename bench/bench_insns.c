@@ -41,16 +41,11 @@
 #define NCASES 16
 
 /*
- * POWER's atomic read-modify-writes are larx/stcx. loops, and a trap
- * between the two loses the reservation: single-stepping one never
- * ends.  Domains count their users atomically, so they are not counted
- * there.
+ * No measured call may run an atomic read-modify-write: on POWER one is
+ * a larx/stcx. loop, and a trap between the two loses the reservation,
+ * so single-stepping it never ends.  The domain calls count their users
+ * with plain sequentially consistent stores (sync; stw there).
  */
-#if defined(__powerpc64__)
-#define STEP_ATOMICS 0
-#else
-#define STEP_ATOMICS 1
-#endif
 
 /* The end marker: the parent stops counting when the child reaches it. */
 __attribute__((noinline)) void bench_insns_end(void)
@@ -146,8 +141,6 @@ static void child(void)
 	}
 	MEASURE(pk_set(keys[0], 0));
 	MEASURE(pk_get(keys[0]));
-	if (!STEP_ATOMICS)
-		_exit(0);
 	for (int i = 0; i < 4; i++)
 		d[i] = (struct pk_domain_entry){keys[i], PK_DISABLE_WRITE};
 	for (int i = 0; i < 2; i++) { /* kept from the second entry on */
@@ -196,11 +189,9 @@ int main(void)
 	names[ncases++] = "glibc pkey_get";
 	names[ncases++] = "pk_set, 14 keys in use";
 	names[ncases++] = "pk_get, 14 keys in use";
-	if (STEP_ATOMICS) {
-		names[ncases++] = "pk_domain_enter + leave, 4 keys";
-		names[ncases++] = "glibc pkey_set x 8 (same change)";
-		names[ncases++] = "pk_domain_enter + leave, another domain";
-	}
+	names[ncases++] = "pk_domain_enter + leave, 4 keys";
+	names[ncases++] = "glibc pkey_set x 8 (same change)";
+	names[ncases++] = "pk_domain_enter + leave, another domain";
 
 	pid = fork();
 	if (pid < 0)
@@ -242,16 +233,15 @@ int main(void)
 	printf("instructions per call (%s backend, counted by single-stepping):\n",
 	       pk_backend_name());
 	for (int i = 1; i < n; i++)
-		printf("  %-36s %6ld\n", names[i], counts[i] - counts[0]);
+		printf("  %-40s %6ld\n", names[i], counts[i] - counts[0]);
 	printf("ratios: pk_set/pkey_set %.2fx (1 key), %.2fx (14 keys); "
 	       "pk_get/pkey_get %.2fx",
 	       (double)(counts[1] - counts[0]) / (double)(counts[3] - counts[0]),
 	       (double)(counts[5] - counts[0]) / (double)(counts[3] - counts[0]),
 	       (double)(counts[2] - counts[0]) / (double)(counts[4] - counts[0]));
-	if (STEP_ATOMICS)
-		printf("; domain/8 pkey_set %.2fx",
-		       (double)(counts[7] - counts[0]) /
-			       (double)(counts[8] - counts[0]));
+	printf("; domain/8 pkey_set %.2fx",
+	       (double)(counts[7] - counts[0]) /
+		       (double)(counts[8] - counts[0]));
 	printf("\n");
 	return 0;
 }
