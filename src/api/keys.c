@@ -224,14 +224,18 @@ __attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
 
 int pk_set(int key, unsigned rights)
 {
-	const struct pk__backend *b =
-		__atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
+	const struct pk__backend *b;
 
 	/* The backend checks that key is allocated (off its fast path). */
 	if (__builtin_expect((rights & ~PK__RIGHTS_MASK) ||
 				     (unsigned)key - 1 >= PK__KEYS - 1, 0))
 		return set_slow(key, rights);
+	/* A resident key on hardware: no call through the backend (a
+	 * key holding a hardware key is allocated). */
+	if (__builtin_expect(pk__hw_set_resident(key, rights) == 0, 1))
+		return 0;
 	/* The backend's errors are already those pk_set(3) lists. */
+	b = __atomic_load_n(&pk__ready_backend, __ATOMIC_ACQUIRE);
 	return b->set(key, rights);
 }
 

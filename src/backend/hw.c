@@ -126,6 +126,11 @@ static inline void touch(int key)
 		__atomic_store_n(&last_use[key], e, __ATOMIC_RELAXED);
 }
 
+void pk__hw_touch(int key)
+{
+	touch(key);
+}
+
 /*
  * Relaxed: callers use the value itself (which bits of the register,
  * whether resident), never data published with it; moves are ordered
@@ -476,44 +481,13 @@ __attribute__((noinline, cold)) static int set_slow(int key, unsigned rights)
 	return pk__api_err(PK__CALL_SET, set_many(&key, &rights, 1));
 }
 
-/*
- * set_resident for one key, spelled out: this is pk_set's hot path.
- * The key's entry is read twice, around the record's write: a move
- * that takes the key's hardware key writes the entry before its first
- * sync round, and reads the union of rights after it.  So either the
- * second read sees the move (the record goes back, the locked path
- * takes over), or the move sees the new record.  The register write
- * then needs only the sync count: a round whose handler ran meanwhile
- * rebuilt the register from the record, and load() redoes it.
- */
+/* The hot path is pk__hw_set_resident (hw_fast.h), which pk_set
+ * inlines; here for the callers through the backend table. */
 static int set(int key, unsigned rights)
 {
-	struct pk__thread *t = pk__thread_state;
-	int entry = __atomic_load_n(&slot_of[key], __ATOMIC_RELAXED);
-	int hw = entry & SLOT_MASK;
-	unsigned seq;
-	uint8_t old;
-
-	if (__builtin_expect(!t || !hw || !pk__arch_exact(), 0))
-		return set_slow(key, rights);
-	old = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED);
-	__atomic_store_n(&t->rights[key], (uint8_t)rights, __ATOMIC_RELAXED);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
-	if (__builtin_expect(__atomic_load_n(&slot_of[key], __ATOMIC_RELAXED) !=
-				     entry,
-			     0)) {
-		__atomic_store_n(&t->rights[key], old, __ATOMIC_RELAXED);
-		return set_slow(key, rights);
-	}
-	if (__atomic_load_n(&evictions, __ATOMIC_RELAXED))
-		touch(key);
-	pk__arch_update(pk__arch_bits(hw, PK__RIGHTS_MASK),
-			pk__arch_bits(hw, rights));
-	if (__builtin_expect(seq != __atomic_load_n(&t->sync_seq,
-						    __ATOMIC_ACQUIRE), 0))
-		load(t);
-	return 0;
+	if (__builtin_expect(pk__hw_set_key(key, rights, 1) == 0, 1))
+		return 0;
+	return set_slow(key, rights);
 }
 
 /* Resident keys: hw_fast.h; the others from the records. */

@@ -119,6 +119,69 @@ static inline pk__hw_reg pk__hw_bits(int hw, unsigned rights)
 
 void pk__hw_reload(struct pk__thread *t) __attribute__((visibility("hidden")));
 
+/* Marks key used now, for the choice of a key to evict (backend/hw.c). */
+void pk__hw_touch(int key) __attribute__((visibility("hidden")));
+
+/*
+ * pk_set's hot path, inlined in api/keys.c so that no call goes through
+ * the backend table (on POWER such a call also saves and restores the
+ * TOC pointer): key (1 to PK__KEYS-1, rights valid) holds a hardware
+ * key.  Returns 0, or 1 with nothing changed: the locked path decides.
+ * lru: mark the key used (it may be evicted some day); without it, the
+ * call gives up once some key has been evicted.
+ * The key's entry is read twice, around the record's write: a move
+ * that takes the key's hardware key writes the entry before its first
+ * sync round, and reads the union of rights after it.  So either the
+ * second read sees the move (the record goes back, the locked path
+ * takes over), or the move sees the new record.  The register write
+ * then needs only the sync count: a round whose handler ran meanwhile
+ * rebuilt the register from the record, and it is rebuilt again.
+ */
+static inline int pk__hw_set_key(int key, unsigned rights, int lru)
+{
+	struct pk__thread *t = pk__thread_state;
+	int entry = __atomic_load_n(&pk__hw_slot_of[key], __ATOMIC_RELAXED);
+	int hw = entry & PK__HW_SLOT_MASK;
+	unsigned seq;
+	uint8_t old;
+
+	if (__builtin_expect(!t || !hw || !(lru ? pk__arch_exact()
+						  : pk__hw_unmoved()),
+			     0))
+		return 1;
+	old = __atomic_load_n(&t->rights[key], __ATOMIC_RELAXED);
+	__atomic_store_n(&t->rights[key], (uint8_t)rights, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&t->sync_seq, __ATOMIC_RELAXED);
+	if (__builtin_expect(__atomic_load_n(&pk__hw_slot_of[key],
+					     __ATOMIC_RELAXED) != entry,
+			     0)) {
+		__atomic_store_n(&t->rights[key], old, __ATOMIC_RELAXED);
+		return 1;
+	}
+	if (lru && __atomic_load_n(&pk__hw_block.b.evictions, __ATOMIC_RELAXED))
+		pk__hw_touch(key);
+	pk__arch_update(pk__arch_bits(hw, PK__RIGHTS_MASK),
+			pk__arch_bits(hw, rights));
+	/* The count is this thread's handler's (backend/hw.c rebuild):
+	 * ordered with its own code by compiler barriers alone. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(seq != __atomic_load_n(&t->sync_seq,
+						    __ATOMIC_RELAXED),
+			     0))
+		pk__hw_reload(t);
+	return 0;
+}
+
+/*
+ * pk_set's: no call at all while no key has ever lacked a hardware key
+ * (then keys never move, and which one to evict is never asked).
+ */
+static inline int pk__hw_set_resident(int key, unsigned rights)
+{
+	return pk__hw_set_key(key, rights, 0);
+}
+
 /*
  * After a fast path put back records it had written and gave up: a
  * sync round in between (another thread's pk_set_all, a key's move)
@@ -154,8 +217,9 @@ static inline int pk__hw_apply(struct pk__thread *t, pk__arch_reg clear,
 		    0))
 		return 1;
 	pk__arch_update(clear, set);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* as pk__hw_set_resident */
 	if (__builtin_expect(seq != __atomic_load_n(&t->sync_seq,
-						    __ATOMIC_ACQUIRE),
+						    __ATOMIC_RELAXED),
 			     0))
 		pk__hw_reload(t);
 	return 0;
@@ -207,6 +271,13 @@ static inline void pk__hw_put_back(struct pk__thread *t, unsigned seq)
 {
 	(void)t;
 	(void)seq;
+}
+
+static inline int pk__hw_set_resident(int key, unsigned rights)
+{
+	(void)key;
+	(void)rights;
+	return 1;
 }
 #endif
 
