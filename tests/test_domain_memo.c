@@ -206,6 +206,17 @@ void test_domain_memo_two_domains(void)
  * enters and leaves its own: at every step each side sees its own
  * rights, and no count is left behind (the keys free at the end).
  */
+#if defined(__SANITIZE_THREAD__)
+void test_domain_memo_signals(void)
+{
+	/* The library's wrapper runs the entry rights' code in the raw
+	 * signal context; ThreadSanitizer's runtime, interrupted inside an
+	 * atomic operation on the same record, deadlocks on its own lock
+	 * when that code's atomics reach it (1 run in 5 here). */
+	pkt_skip("ThreadSanitizer deadlocks when a handler's atomics meet "
+		 "those of the code it interrupted");
+}
+#else
 static int sm_keys[3];
 static volatile sig_atomic_t sm_handled, sm_bad;
 
@@ -285,6 +296,7 @@ void test_domain_memo_signals(void)
 		CHECK_EQ(pk_key_free(sm_keys[i]), 0);
 	}
 }
+#endif
 
 /*
  * A domain refused after some of its entries were taken in (a key of
