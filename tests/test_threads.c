@@ -835,3 +835,80 @@ void test_set_during_moves(void)
 	CHECK_EQ(pthread_join(b, NULL), 0);
 	CHECK(moves > 0);
 }
+
+/*
+ * A process whose main thread has called pthread_exit: the kernel keeps
+ * the main thread's task, a zombie, listed while the others run.  It
+ * never answers a signal; key allocation and pk_set_all in the other
+ * thread must neither wait for it nor fail.  In a child process, which
+ * reports through its exit status: 0, or the step that failed.
+ */
+static int zombie_key;
+
+/* Whether the process's main thread is a zombie (its stat says Z). */
+static int zombie_main_gone(void)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
+	f = fopen(path, "r");
+	if (!f)
+		return 1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	p = p ? strrchr(buf, ')') : NULL;
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+static void *zombie_worker(void *arg)
+{
+	struct timespec t0, t1;
+	int k, status = 0;
+
+	(void)arg;
+	for (int i = 0; i < 2000 && !zombie_main_gone(); i++)
+		usleep(1000);
+	if (!zombie_main_gone())
+		_exit(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	k = pk_key_alloc(0, 0);
+	if (k <= 0)
+		status = 2;
+	else if (pk_set_all(zombie_key, 0) != 0 ||
+		 pk_set_all(k, PK_DISABLE_WRITE) != 0)
+		status = 3;
+	else if (pk_get(k) != PK_DISABLE_WRITE || pk_get(zombie_key) != 0)
+		status = 4;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* A round that waited for the zombie takes a second. */
+	if (!status && t1.tv_sec - t0.tv_sec >= 1)
+		status = 5;
+	_exit(status);
+}
+
+void test_thread_main_exited(void)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		zombie_key = pk_key_alloc(0, PK_DISABLE_ACCESS);
+		if (zombie_key <= 0 ||
+		    pthread_create(&t, NULL, zombie_worker, NULL))
+			_exit(6);
+		pthread_exit(NULL);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		pkt_fail(__FILE__, __LINE__,
+			 "after the main thread's pthread_exit: step %d failed "
+			 "(1: no zombie, 2: alloc, 3: pk_set_all, 4: rights, "
+			 "5: a second's wait)",
+			 WEXITSTATUS(status));
+}

@@ -79,7 +79,8 @@ static void memo_spill(struct pk__thread *t)
 				 (uint8_t)(t->domain_refs[m->key[i]] + depth),
 				 __ATOMIC_SEQ_CST);
 	__atomic_store_n(&m->depth, 0, __ATOMIC_SEQ_CST);
-	m->room -= depth; /* every key's count rose by depth */
+	/* Every key's count rose by depth (room may be 0 already). */
+	m->room = m->room > depth ? m->room - depth : 0;
 }
 
 /* How deep depth may go with the counts as they are now. */
@@ -164,6 +165,10 @@ memo_put_back(struct pk__thread *t, const int *keys, const uint8_t *rights,
 		pk__hw_put_back(t, t->sync_seq + 1); /* not read: rebuild */
 	}
 	__atomic_store_n(&t->memo.depth, depth, __ATOMIC_RELAXED);
+	/* Once a key has been evicted the memo never applies again (keys
+	 * may move): room 0 stops the tries, a new memo is never made. */
+	if (!pk__hw_unmoved())
+		t->memo.room = 0;
 	memo_give(t);
 }
 

@@ -174,9 +174,12 @@ static int wait_all(int hold)
 		for (size_t i = 0; i < targets_n; i++) {
 			if (__atomic_load_n(&targets[i].done, __ATOMIC_ACQUIRE))
 				continue;
-			/* A thread that exited never answers. */
+			/* A thread that exited never answers, nor does a
+			 * main thread that called pthread_exit: the kernel
+			 * keeps its task, a zombie, while others run. */
 			if (round % 64 == 63 &&
-			    syscall(SYS_tgkill, pid, targets[i].tid, 0)) {
+			    (syscall(SYS_tgkill, pid, targets[i].tid, 0) ||
+			     pk__task_exited(targets[i].tid))) {
 				__atomic_store_n(&targets[i].done, 1,
 						 __ATOMIC_RELEASE);
 				continue;
