@@ -221,13 +221,10 @@ static int wait_all(int hold)
  */
 static int add_recorded(int self)
 {
-	int listed = pk__tasks_listed(), pid = getpid();
+	int pid = getpid();
 
-	if (listed < 0 || listed != pk__threads_n)
+	if (!pk__threads_all_recorded())
 		return 1;
-	for (struct pk__thread *t = pk__threads; t; t = t->next)
-		if (!__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE))
-			return 1;
 	for (struct pk__thread *t = pk__threads; t; t = t->next) {
 		int tid = __atomic_load_n(&t->tid, __ATOMIC_RELAXED);
 

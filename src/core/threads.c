@@ -222,7 +222,7 @@ static int count_live(void *ctx, int tid)
  * hardware backend's signal rounds check each record's thread; here an
  * unknown thread would go uncounted until the next count that differs.)
  */
-static int all_recorded(void)
+int pk__threads_all_recorded(void)
 {
 	if (pk__tasks_listed() != pk__threads_n)
 		return 0;
@@ -236,7 +236,7 @@ void pk__threads_recount(void)
 {
 	struct live l = {0, 0};
 
-	if (all_recorded()) {
+	if (pk__threads_all_recorded()) {
 		memset(exiting, 0, sizeof(exiting));
 		pk__threads_unknown = 0;
 		return;

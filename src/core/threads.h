@@ -102,6 +102,12 @@ static inline void pk__records_write_end(void)
 			 __ATOMIC_RELEASE);
 }
 
+/*
+ * Whether the library's records are every thread of the process: the
+ * kernel counts as many (one fstat of /proc/self/task) and each record's
+ * thread has started (a tid).  Lock held.
+ */
+int pk__threads_all_recorded(void);
 /* Whether some thread is inside a domain holding key.  Lock held. */
 int pk__threads_in_domain(int key);
 /* The union over threads of their rights for key.  Lock held. */
