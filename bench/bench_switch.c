@@ -9,9 +9,10 @@
  * The baseline calls the mprotect system call directly, so it pays
  * nothing for the library's interposed mprotect.
  *
- * Each round closes and reopens once; the table gives the mean time of
- * one round in microseconds over ROUNDS rounds (default: enough rounds
- * for about 0.2 s per cell).
+ * Each round closes and reopens once; the table gives the time of one
+ * round in microseconds: the median of 9 blocks of ROUNDS rounds each,
+ * the two sides' blocks alternating (default: blocks sized for about
+ * 0.2 s per cell).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,19 +32,33 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* N single pages separated by unkeyed guard pages, so none merge. */
+/*
+ * N single pages, each with an unkeyed page either side so that none
+ * merge, in one read-write mapping fenced by inaccessible pages from
+ * whatever the kernel places beside it.  Both sides of the comparison
+ * get this same layout: closing a page in the middle of a mapping
+ * splits it in three, which costs more than splitting one at an edge.
+ * Returns the first of the N pages; they follow every other page.
+ */
 static char *regions(size_t n, size_t page)
 {
-	char *p = mmap(NULL, 2 * n * page, PROT_READ | PROT_WRITE,
+	char *p = mmap(NULL, (2 * n + 3) * page, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (p == MAP_FAILED) {
+	if (p == MAP_FAILED ||
+	    mprotect(p + page, (2 * n + 1) * page, PROT_READ | PROT_WRITE)) {
 		perror("mmap");
 		exit(1);
 	}
+	p += 2 * page;
 	for (size_t i = 0; i < n; i++)
 		p[2 * i * page] = 1;
 	return p;
+}
+
+static void regions_free(char *p, size_t n, size_t page)
+{
+	munmap(p - 2 * page, (2 * n + 3) * page);
 }
 
 struct loop {
@@ -71,25 +86,50 @@ static void close_open_loop(void *arg)
 			PROT_READ | PROT_WRITE);
 }
 
-/*
- * Mean seconds per round.  One timed round sizes the run to about 0.2 s
- * (at least 3 rounds) unless the caller fixed the count.
- */
-static double measure(void (*round)(void *), void *arg, long fixed)
+/* Seconds per round over rounds rounds. */
+static double block(void (*round)(void *), void *arg, long rounds)
 {
-	double t0 = now(), one;
-	long rounds = fixed;
+	double t0 = now();
 
-	round(arg);
-	one = now() - t0;
-	if (!rounds) {
-		rounds = (long)(0.2 / (one > 1e-9 ? one : 1e-9));
-		rounds = rounds < 3 ? 3 : rounds > 1000000 ? 1000000 : rounds;
-	}
-	t0 = now();
 	for (long r = 0; r < rounds; r++)
 		round(arg);
 	return (now() - t0) / rounds;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Median seconds per round of each of two rounds, timed in alternating
+ * blocks so that a slow moment of the machine (this runs on shared
+ * virtual CPUs) falls on both alike rather than on whichever ran
+ * second.  One timed round of each sizes the blocks to about 0.2 s in
+ * all (at least 3 rounds a block) unless the caller fixed the count.
+ */
+#define BLOCKS 9
+static void measure(void (*a)(void *), void *arg_a, double *ta,
+		    void (*b)(void *), void *arg_b, double *tb, long fixed)
+{
+	double sa[BLOCKS], sb[BLOCKS], one;
+	long rounds = fixed;
+
+	one = block(a, arg_a, 1) + block(b, arg_b, 1);
+	if (!rounds) {
+		rounds = (long)(0.2 / BLOCKS / (one > 1e-9 ? one : 1e-9));
+		rounds = rounds < 3 ? 3 : rounds > 1000000 ? 1000000 : rounds;
+	}
+	for (int i = 0; i < BLOCKS; i++) {
+		sa[i] = block(a, arg_a, rounds);
+		sb[i] = block(b, arg_b, rounds);
+	}
+	qsort(sa, BLOCKS, sizeof(sa[0]), by_value);
+	qsort(sb, BLOCKS, sizeof(sb[0]), by_value);
+	*ta = sa[BLOCKS / 2];
+	*tb = sb[BLOCKS / 2];
 }
 
 int main(int argc, char **argv)
@@ -121,15 +161,15 @@ int main(int argc, char **argv)
 			pk_mprotect(a + 2 * i * page, page,
 				    PROT_READ | PROT_WRITE, key);
 
-		tk = measure(close_open_key, &key, fixed);
-		tm = measure(close_open_loop, &(struct loop){b, n, page}, fixed);
+		measure(close_open_key, &key, &tk, close_open_loop,
+			&(struct loop){b, n, page}, &tm, fixed);
 		printf("%8zu %16.3f %16.3f %8.2fx\n", n, tk * 1e6, tm * 1e6,
 		       tm / tk);
 
 		pk_mprotect(a, 2 * n * page, PROT_READ | PROT_WRITE, 0);
 		pk_key_free(key);
-		munmap(a, 2 * n * page);
-		munmap(b, 2 * n * page);
+		regions_free(a, n, page);
+		regions_free(b, n, page);
 	}
 	return 0;
 }

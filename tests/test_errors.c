@@ -293,12 +293,12 @@ void test_injected_errors(void)
 }
 
 /*
- * Rights the thread already holds change nothing: no system call at
- * all, on either backend.  A child forbids itself rt_sigprocmask and
- * mprotect with a seccomp filter (SIGSYS kills it if either is made),
- * then repeats the rights it holds through pk_set and a domain.
+ * A seccomp filter on the calling thread's process: the system calls
+ * in nrs do what listed says, every other one (and any call from
+ * another architecture's entry) the opposite.  Killing, not failing:
+ * the parent sees the call as the child's death.
  */
-static void forbid_calls(void)
+static void filter_calls(const int *nrs, int n, int allow_listed)
 {
 #if defined(__x86_64__)
 	const unsigned arch = 0xc000003e; /* AUDIT_ARCH_X86_64 */
@@ -307,24 +307,48 @@ static void forbid_calls(void)
 #else
 	const unsigned arch = 0;
 #endif
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigprocmask, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-	};
-	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+	const unsigned listed = allow_listed ? SECCOMP_RET_ALLOW
+					     : SECCOMP_RET_KILL_PROCESS;
+	const unsigned other = allow_listed ? SECCOMP_RET_KILL_PROCESS
+					    : SECCOMP_RET_ALLOW;
+	struct sock_filter f[16];
+	struct sock_fprog prog = {0, f};
+	int i = 0;
 
 	if (!arch)
 		pkt_skip("no seccomp architecture number for this CPU here");
+	CHECK(n <= 10);
+	f[i++] = (struct sock_filter)BPF_STMT(
+		BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch,
+					      1, 0);
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, other);
+	f[i++] = (struct sock_filter)BPF_STMT(
+		BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (int j = 0; j < n; j++) /* a match jumps to the last return */
+		f[i++] = (struct sock_filter)BPF_JUMP(
+			BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[j],
+			(unsigned char)(n - j), 0);
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, other);
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, listed);
+	prog.len = (unsigned short)i;
 	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
 	CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0);
 }
 
+static void forbid_calls(void)
+{
+	static const int nrs[] = {SYS_rt_sigprocmask, SYS_mprotect};
+
+	filter_calls(nrs, 2, 0);
+}
+
+/*
+ * Rights the thread already holds change nothing: no system call at
+ * all, on either backend.  A child forbids itself rt_sigprocmask and
+ * mprotect with a seccomp filter (either kills it),
+ * then repeats the rights it holds through pk_set and a domain.
+ */
 void test_set_unchanged_no_syscall(void)
 {
 	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
@@ -353,6 +377,56 @@ void test_set_unchanged_no_syscall(void)
 			 "unchanged rights made a forbidden system call "
 			 "(status %#x)", status);
 	/* A change still works, and needs its calls, in the parent. */
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(p, R, k);
+}
+
+/*
+ * A change of rights in a program with one thread makes the protection
+ * calls the key's pages need and nothing else: no look at /proc for
+ * threads that could not have started (the C library would know of
+ * them).  A child forbids itself every system call but mprotect and
+ * exit, then closes and opens a key.  Hardware makes no call at all.
+ * Where the C library cannot say it has one thread (musl), the
+ * library counts the kernel's threads (one fstat) instead.
+ */
+static void only_mprotect(void)
+{
+	static const int nrs[] = {SYS_mprotect, SYS_exit_group};
+
+	filter_calls(nrs, 2, 1);
+}
+
+void test_set_alone_only_mprotect(void)
+{
+#if !defined(__GLIBC__) || __GLIBC__ < 2 || \
+	(__GLIBC__ == 2 && __GLIBC_MINOR__ < 32)
+	pkt_skip("the C library cannot say the program has one thread");
+#endif
+	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
+	/* Open for every thread from the start: a thread unknown to the
+	 * library would hold it open, so closing it asks whether any
+	 * may exist. */
+	int k = pk_key_alloc(0, 0), status;
+	pid_t pid;
+
+	CHECK(k > 0);
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, k), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		only_mprotect();
+		for (int i = 0; i < 3; i++)
+			if (pk_set(k, PK_DISABLE_ACCESS) || pk_set(k, 0))
+				_exit(2);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		pkt_fail(__FILE__, __LINE__,
+			 "closing and opening a key made a system call other "
+			 "than mprotect (status %#x)", status);
+	/* The parent closes it, and the page with it. */
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);
 }

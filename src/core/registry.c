@@ -156,15 +156,46 @@ static void find_preds(uintptr_t addr, struct pk__range **preds)
 		preds[i] = &head;
 }
 
-static void key_link(struct pk__range *r)
-{
-	struct pk__range **h = &pk__reg_by_key[r->key];
+/*
+ * Each key's list keeps its ranges in address order as far as that
+ * costs nothing: a range goes beside a neighbour in the address order
+ * with the same key (a split, a range grown piece by piece), else
+ * first or last when it lies before or after all the key's ranges
+ * (mappings made one after another, upwards or downwards), else last.
+ * The emulation changes a key's pages in this order, and the kernel
+ * changes protections a few percent faster going up through the
+ * address space than coming down (bench_switch).
+ */
+static struct pk__range *key_tail[PK__KEYS];
 
-	r->kprev = NULL;
-	r->knext = *h;
-	if (*h)
-		(*h)->kprev = r;
-	*h = r;
+static void key_insert(struct pk__range *r, struct pk__range *prev,
+		       struct pk__range *next)
+{
+	r->kprev = prev;
+	r->knext = next;
+	if (prev)
+		prev->knext = r;
+	else
+		pk__reg_by_key[r->key] = r;
+	if (next)
+		next->kprev = r;
+	else
+		key_tail[r->key] = r;
+}
+
+/* r is linked into the address order; pred is the range before it. */
+static void key_link(struct pk__range *r, struct pk__range *pred)
+{
+	struct pk__range *h = pk__reg_by_key[r->key], *succ = r->next[0];
+
+	if (pred != &head && pred->key == r->key)
+		key_insert(r, pred, pred->knext);
+	else if (succ && succ->key == r->key)
+		key_insert(r, succ->kprev, succ);
+	else if (h && r->start < h->start)
+		key_insert(r, NULL, h);
+	else
+		key_insert(r, key_tail[r->key], NULL);
 }
 
 static void key_unlink(struct pk__range *r)
@@ -175,6 +206,8 @@ static void key_unlink(struct pk__range *r)
 		pk__reg_by_key[r->key] = r->knext;
 	if (r->knext)
 		r->knext->kprev = r->kprev;
+	else
+		key_tail[r->key] = r->kprev;
 }
 
 static void count(const struct pk__range *r, long sign)
@@ -204,7 +237,7 @@ static struct pk__range *insert(uintptr_t start, uintptr_t end, int key,
 		STORE(preds[i]->next[i], r);
 	}
 	pk__rindex_add(r);
-	key_link(r);
+	key_link(r, preds[0]);
 	count(r, +1);
 	return r;
 }

@@ -290,6 +290,13 @@ static unsigned wider(unsigned a, unsigned b)
 	return PK_DISABLE_ACCESS;
 }
 
+/* The caller is the only thread, and the library's only record. */
+static int alone(void)
+{
+	return pk__threads_n == 1 && pk__threads == pk__thread_state &&
+	       pk__tasks_libc_alone();
+}
+
 /*
  * The most any live thread may do with key: what page protections
  * enforce when they stand for the key.  Threads the library has no
@@ -300,7 +307,9 @@ static unsigned wider(unsigned a, unsigned b)
  * count of them is taken only now and then.  So when the answer
  * depends on them (the initial rights allow more than the known
  * threads), the kernel's thread count is read (one fstat(2)), and the
- * threads counted again if it lists more than the library knows.
+ * threads counted again if it lists more than the library knows.  A
+ * program whose only thread is the caller, as its C library says,
+ * skips that system call: libc's own threads would have told it.
  */
 unsigned pk__union_rights(int key)
 {
@@ -309,7 +318,7 @@ unsigned pk__union_rights(int key)
 	for (struct pk__thread *t = pk__threads; t && u; t = t->next)
 		u = wider(u, pk__rights_of(t, key));
 	if (wider(u, init) != u && pk__threads_unknown == 0 &&
-	    pk__tasks_listed() > pk__threads_n)
+	    !alone() && pk__tasks_listed() > pk__threads_n)
 		pk__threads_recount();
 	return pk__threads_unknown > 0 ? wider(u, init) : u;
 }

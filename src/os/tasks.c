@@ -14,6 +14,15 @@
 
 #include "os/tasks.h"
 
+/* Weak: musl and older glibc lack it, and its address is then null. */
+extern char __libc_single_threaded __attribute__((weak));
+
+int pk__tasks_libc_alone(void)
+{
+	return &__libc_single_threaded &&
+	       __atomic_load_n(&__libc_single_threaded, __ATOMIC_RELAXED);
+}
+
 int pk__for_each_task(int (*fn)(void *ctx, int tid), void *ctx)
 {
 	char buf[4096];

@@ -22,6 +22,14 @@ int pk__task_exited(int tid);
  * thread-safe (the library's lock serialises the callers).
  */
 int pk__tasks_listed(void);
+/*
+ * Whether the C library knows of no thread but the caller (glibc's
+ * __libc_single_threaded, 2.32 and later; elsewhere never): then no
+ * thread can have started since, short of a raw clone system call,
+ * which glibc does not follow either (its own locks and malloc rely on
+ * the same flag).  No system call.
+ */
+int pk__tasks_libc_alone(void);
 /* In a forked child: the descriptor above is the parent's. */
 void pk__tasks_forked(void);
 /* Live threads in the process now; -1 if /proc cannot tell. */
