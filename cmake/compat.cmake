@@ -12,7 +12,8 @@ target_sources(pkeys_objects PRIVATE
 # built from the same objects, not linked against libpkeys.so, so that
 # its interposers come before libc's definitions (see src/compat/preload.c).
 add_library(pkeys_preload SHARED $<TARGET_OBJECTS:pkeys_objects>
-  src/interpose/pthread_create.c src/interpose/signals.c src/compat/preload.c)
+  src/interpose/pthread_create.c src/interpose/signals.c src/compat/preload.c
+  src/os/report_libs_loaded.c)
 set_target_properties(pkeys_preload PROPERTIES
   C_VISIBILITY_PRESET hidden
   LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map)
@@ -20,7 +21,10 @@ target_include_directories(pkeys_preload PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(pkeys_preload PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
 if(PKEYS_USE_LIBDW)
-  target_link_libraries(pkeys_preload PRIVATE dw)
+  target_compile_definitions(pkeys_preload PRIVATE PKEYS_HAVE_LIBDW=1)
+endif()
+if(PKEYS_HAVE_UNWIND)
+  target_compile_definitions(pkeys_preload PRIVATE PKEYS_HAVE_UNWIND=1)
 endif()
 target_link_options(pkeys_preload PRIVATE
   -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/src/pkeys.map -Wl,--no-undefined)
@@ -31,7 +35,7 @@ install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
 # on hardware keys, where the program's pkey calls reach the kernel
 # unchanged (src/compat/report.c).
 add_library(pkeys_report SHARED src/compat/report.c src/arch/ppc64.c src/os/backtrace.c
-  src/os/srcline.c src/os/fmt.c src/os/sigaction.c)
+  src/os/report_libs_loaded.c src/os/srcline.c src/os/fmt.c src/os/sigaction.c)
 set_target_properties(pkeys_report PROPERTIES C_VISIBILITY_PRESET hidden)
 target_include_directories(pkeys_report PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
@@ -40,7 +44,6 @@ if(PKEYS_HAVE_UNWIND)
 endif()
 if(PKEYS_USE_LIBDW)
   target_compile_definitions(pkeys_report PRIVATE PKEYS_HAVE_LIBDW=1)
-  target_link_libraries(pkeys_report PRIVATE dw)
 endif()
 target_link_libraries(pkeys_report PRIVATE ${CMAKE_DL_LIBS})
 target_link_options(pkeys_report PRIVATE -Wl,--no-undefined)

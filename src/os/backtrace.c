@@ -25,17 +25,18 @@
 #include "os/srcline.h"
 
 #if PKEYS_HAVE_UNWIND
-#include <unwind.h>
+#include "os/report_libs.h"
 
 struct walk {
 	void **frames;
 	int n, max;
+	_Unwind_Ptr (*get_ip)(struct _Unwind_Context *);
 };
 
 static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
 {
 	struct walk *w = arg;
-	uintptr_t ip = _Unwind_GetIP(ctx);
+	uintptr_t ip = w->get_ip(ctx);
 
 	if (!ip || w->n == w->max)
 		return _URC_END_OF_STACK;
@@ -43,11 +44,16 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
 	return _URC_NO_REASON;
 }
 
+/* Nothing before pk__backtrace_warm found the unwinder. */
 int pk__backtrace(void **frames, int max)
 {
-	struct walk w = {frames, 0, max};
+	const struct pk__report_libs *u = pk__report_libs_loaded();
+	struct walk w = {frames, 0, max, NULL};
 
-	_Unwind_Backtrace(step, &w);
+	if (!u || !u->backtrace)
+		return 0;
+	w.get_ip = u->get_ip;
+	u->backtrace(step, &w);
 	return w.n;
 }
 
@@ -55,6 +61,8 @@ void pk__backtrace_warm(void)
 {
 	void *one[1];
 
+	/* The unwinder's own first use may allocate (its frame tables). */
+	pk__report_libs_load();
 	pk__backtrace(one, 1);
 }
 #else

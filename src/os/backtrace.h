@@ -7,9 +7,10 @@
 #define PK_OS_BACKTRACE_H
 
 /*
- * The calling thread's return addresses, innermost first, at most max.
- * Async-signal-safe once pk__backtrace_warm has run (the first unwind
- * may load the unwinder).
+ * The calling thread's return addresses, innermost first, at most max;
+ * none until pk__backtrace_warm has run, which finds the unwinder
+ * (os/report_libs.h) and unwinds once (its first unwind may allocate).
+ * Async-signal-safe.
  */
 int pk__backtrace(void **frames, int max);
 void pk__backtrace_warm(void);

@@ -11,6 +11,7 @@
  * most two seconds and kills it if it hangs (on a lock held at the
  * fault, say); the report then has no source lines, nothing worse.
  */
+#include "os/report_libs.h"
 #include "os/sigaction.h"
 #include "os/srcline.h"
 
@@ -24,29 +25,30 @@
 #include <time.h>
 #include <unistd.h>
 
-static void lookup(int fd, void *const *frames, int n, int exact_first)
+static void lookup(const struct pk__report_libs *dw, int fd,
+		   void *const *frames, int n, int exact_first)
 {
-	static const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
+	const Dwfl_Callbacks cb = {
+		.find_elf = dw->find_elf,
+		.find_debuginfo = dw->find_debuginfo,
 	};
-	Dwfl *d = dwfl_begin(&cb);
+	Dwfl *d = dw->begin(&cb);
 	int said = 0;
 
 	if (!d)
 		return;
-	if (dwfl_linux_proc_report(d, getpid()) == 0 &&
-	    dwfl_report_end(d, NULL, NULL) == 0) {
+	if (dw->proc_report(d, getpid()) == 0 &&
+	    dw->report_end(d, NULL, NULL) == 0) {
 		for (int i = 0; i < n; i++) {
 			/* A return address: the call is the byte before it. */
 			Dwarf_Addr a = (uintptr_t)frames[i] -
 				       !(exact_first && i == 0);
-			Dwfl_Module *m = dwfl_addrmodule(d, a);
-			Dwfl_Line *l = m ? dwfl_module_getsrc(m, a) : NULL;
+			Dwfl_Module *m = dw->addrmodule(d, a);
+			Dwfl_Line *l = m ? dw->module_getsrc(m, a) : NULL;
 			const char *file;
 			int line = 0;
 
-			file = l ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL)
+			file = l ? dw->lineinfo(l, NULL, &line, NULL, NULL, NULL)
 				 : NULL;
 			if (!file)
 				continue;
@@ -55,16 +57,18 @@ static void lookup(int fd, void *const *frames, int n, int exact_first)
 			dprintf(fd, "  #%d %s:%d\n", i, file, line);
 		}
 	}
-	dwfl_end(d);
+	dw->end(d);
 }
 
 void pk__srclines_print(int fd, void *const *frames, int n, int exact_first)
 {
+	/* Loaded when the report was readied (os/report_libs.h). */
+	const struct pk__report_libs *dw = pk__report_libs_loaded();
 	struct timespec tick = {0, 10 * 1000 * 1000};
 	int status;
 	long pid;
 
-	if (n <= 0)
+	if (n <= 0 || !dw || !dw->begin)
 		return;
 	pid = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
 	if (pid == 0) {
@@ -72,7 +76,7 @@ void pk__srclines_print(int fd, void *const *frames, int n, int exact_first)
 		struct sigaction dfl = {.sa_handler = SIG_DFL};
 
 		pk__sigaction_real(SIGSEGV, &dfl, NULL);
-		lookup(fd, frames, n, exact_first);
+		lookup(dw, fd, frames, n, exact_first);
 		_exit(0);
 	}
 	if (pid < 0)

@@ -13,6 +13,8 @@
  *                                keep the keys where the kernel keeps them
  *   glibc_pkey_program violate   a stray write to a closed page, with no
  *                                handler: the process dies of SIGSEGV
+ *   glibc_pkey_program maps      no key call: print /proc/self/maps (what
+ *                                a process that uses no key has loaded)
  *
  * glibc_pkey_ported is the same source built against <pkeys/glibc.h>.
  *
@@ -96,6 +98,20 @@ static int violate(long pg)
 	return 1;
 }
 
+static int maps(void)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	size_t n;
+
+	if (!f)
+		return 1;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stdout);
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long pg = sysconf(_SC_PAGESIZE);
@@ -106,6 +122,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && strcmp(argv[1], "violate") == 0)
 		return violate(pg);
+	if (argc == 2 && strcmp(argv[1], "maps") == 0)
+		return maps();
 
 	key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	if (key < 0) {

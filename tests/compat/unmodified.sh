@@ -115,6 +115,17 @@ expect "PKEYS_BACKEND=emu pkeys run, the library's fault report first" 139 \
 	'^pkeys: write to 0x[0-9a-f]* stopped by key [0-9]' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
 
+# A process under pkeys run that makes no key call has the preload
+# library and nothing it would load only for a fault report (libgcc_s's
+# unwinder, libdw): those load with the first key (src/os/report_libs.h).
+out=$(env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" maps 2>&1)
+if printf '%s\n' "$out" | grep -q 'libpkeys_preload' &&
+	! printf '%s\n' "$out" | grep -q 'libgcc_s\|libdw'; then
+	pass "pkeys run, no key: no unwinder or libdw loaded"
+else
+	fail "pkeys run, no key: no unwinder or libdw loaded" "$out"
+fi
+
 # Key numbers and rights as Linux gives them (tests/compat/pkey_numbers.c):
 # the reference is the program run plainly on hardware keys; the
 # emulation under pkeys run must give the same answers.
