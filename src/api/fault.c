@@ -301,10 +301,15 @@ static void on_segv(int sig, siginfo_t *info, void *uc)
 static int install(void)
 {
 	struct sigaction sa;
+
+	/*
+	 * The unwinder and libdw load here (os/report_libs.h): not in a
+	 * handler, and not under the lock, which a library constructor
+	 * run by the loader (holding the loader's lock) may want.
+	 */
+	pk__backtrace_warm();
 	pk__lock_take();
 	if (!installed) {
-		/* The unwinder may load on first use: not in a handler. */
-		pk__backtrace_warm();
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = on_segv;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
