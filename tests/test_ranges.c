@@ -1362,6 +1362,38 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *ctx)
 	return 1;
 }
 
+/*
+ * The kernel's data pages for the vDSO ([vvar]: its clock functions
+ * read them) are the library's too, though no object lists them: the
+ * library finds them in /proc/self/maps at the first range call.  Here
+ * that first call is the one over them.
+ */
+void test_range_over_vvar(void)
+{
+	uintptr_t lo = 0, hi = 0, s, e;
+	char line[512], name[64];
+	struct timespec ts;
+	FILE *f = fopen("/proc/self/maps", "r");
+	int k = pkt_key(0);
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %63s", &s, &e, name) ==
+			    3 &&
+		    strcmp(name, "[vvar]") == 0)
+			lo = s, hi = e;
+	fclose(f);
+	if (!lo)
+		pkt_skip("no [vvar] mapping in this process");
+	CHECK_EQ(pk_protect_range((void *)lo, hi - lo, k,
+				  PK_NO_CHECK_AUTHORITY), 0);
+	for (uintptr_t a = lo; a < hi; a += pkt_page())
+		CHECK_EQ(pk_key_of((void *)a), 0);
+	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	CHECK_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+	CHECK_EQ(pk_set(k, 0), 0);
+}
+
 void test_range_over_library(void)
 {
 	int k = pkt_key(0);

@@ -150,8 +150,10 @@ static void choose(void)
 		pk__threads_exit_hook = threads_changed;
 		if (chosen->sync_signal)
 			pk__lock_keep_open(chosen->sync_signal());
-		/* Every thread alive now is one the library has no record of. */
-		n = pk__count_tasks();
+		/* Every thread alive now is one the library has no record
+		 * of: only the caller where the C library says so (no look
+		 * at /proc: os/tasks.h). */
+		n = pk__tasks_libc_alone() ? 1 : pk__count_tasks();
 		pk__threads_unknown = n > 0 ? n : 1;
 		/* From now on the state is read-only outside the calls that
 		 * change it (core/seal.h). */

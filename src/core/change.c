@@ -167,11 +167,15 @@ static void undo(const struct pk__backend *b, size_t done)
 int pk__change(const struct pk__backend *b, const struct pk__change *c)
 {
 	struct walk w = {.b = b, .c = c, .covered = c->start};
+	const struct pk__span *own;
 	struct pk__range *r;
 	size_t i;
 	int rc;
 
 	plan_n = 0;
+	/* The library's own spans complete (their first look reads the
+	 * maps) before the walk over the maps begins. */
+	(void)pk__own_spans(&own);
 	rc = pk__vma_walk(c->start, c->end, on_vma, &w);
 	if (rc)
 		return rc;

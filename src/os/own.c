@@ -22,6 +22,8 @@
 enum { MAX_SPANS = 32 };
 static struct pk__span spans[MAX_SPANS];
 static int nspans;
+/* The [vvar] pages are still to be looked up (pk__own_spans). */
+static int vvar_wanted;
 
 struct want {
 	uintptr_t bases[4];
@@ -121,10 +123,7 @@ void pk__own_find(void)
 	if (vdso)
 		w.bases[w.n++] = vdso;
 	dl_iterate_phdr(each_object, &w);
-	/* The kernel's data pages for the vDSO ([vvar], [vvar_vclock]):
-	 * named only in /proc/self/maps. */
-	if (vdso)
-		pk__vma_named(" [vvar", add_vma, NULL);
+	vvar_wanted = vdso != 0;
 }
 
 int pk__other_copy(char *other, size_t len)
@@ -142,6 +141,16 @@ int pk__other_copy(char *other, size_t len)
 
 int pk__own_spans(const struct pk__span **out)
 {
+	/*
+	 * The kernel's data pages for the vDSO ([vvar], [vvar_vclock]) are
+	 * named only in /proc/self/maps: read when first wanted, not by
+	 * every pk_init (a program that never keys a range never needs
+	 * them).  The caller holds the library's lock.
+	 */
+	if (vvar_wanted) {
+		vvar_wanted = 0;
+		pk__vma_named(" [vvar", add_vma, NULL);
+	}
 	*out = spans;
 	return __atomic_load_n(&nspans, __ATOMIC_ACQUIRE);
 }

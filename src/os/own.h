@@ -28,7 +28,11 @@ void pk__own_find(void);
  * preloaded or linked one is global.  Its file name goes to other.
  */
 int pk__other_copy(char *other, size_t len);
-/* The spans found (none before pk__own_find), in no order. */
+/*
+ * The spans found (none before pk__own_find), in no order.  The first
+ * call after pk__own_find reads /proc/self/maps for the vDSO's data
+ * pages: the library's lock held.
+ */
 int pk__own_spans(const struct pk__span **spans);
 
 #endif
