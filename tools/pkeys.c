@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,26 +217,39 @@ static int open_command(const char *file)
  */
 static void command_kind(const char *file, int *is_static, int *setid)
 {
-	Elf64_Ehdr eh;
+	/* The headers, in one read: they come first in the files linkers
+	 * write (a few hundred bytes); elsewhere, one read each. */
+	union {
+		Elf64_Ehdr eh;
+		unsigned char bytes[4096];
+	} head;
 	Elf64_Phdr ph;
 	struct stat st;
 	int fd = open_command(file), interp = 0;
+	ssize_t got;
 
 	*is_static = *setid = 0;
 	if (fd < 0)
 		return;
 	*setid = fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
-	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph)) {
+	got = pread(fd, &head, sizeof(head), 0);
+	if (got < (ssize_t)sizeof(head.eh) ||
+	    memcmp(head.eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    head.eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    head.eh.e_phentsize != sizeof(ph)) {
 		close(fd);
 		return;
 	}
-	for (int i = 0; i < eh.e_phnum; i++)
-		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) ==
-			    (ssize_t)sizeof(ph) &&
-		    ph.p_type == PT_INTERP)
-			interp = 1;
+	for (int i = 0; i < head.eh.e_phnum; i++) {
+		uint64_t at = head.eh.e_phoff + (uint64_t)i * sizeof(ph);
+
+		if (at + sizeof(ph) <= (uint64_t)got)
+			memcpy(&ph, head.bytes + at, sizeof(ph));
+		else if (pread(fd, &ph, sizeof(ph), (off_t)at) !=
+			 (ssize_t)sizeof(ph))
+			continue;
+		interp |= ph.p_type == PT_INTERP;
+	}
 	close(fd);
 	*is_static = !interp;
 }
