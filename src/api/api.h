@@ -42,6 +42,13 @@ void pk__signals_emulate(void);
  * mode lets accesses through there), and pk__signals_emulate.
  */
 void pk__fault_first_key(void);
+/*
+ * Called after each key allocation that succeeded, when set: under
+ * `pkeys run`, the trap of the program's own mapping system calls
+ * starts with its first key (compat/syscall_trap.c).  May run in the
+ * SIGSYS handler of a trapped pkey_alloc: async-signal-safe work only.
+ */
+extern void (*pk__key_allocated_hook)(void);
 /* Call a program's handler fn as the hardware's kernel would: with the
  * entry rights, and the interrupted rights back when it returns. */
 void pk__entry_call(pk__handler_fn fn, int sig, siginfo_t *info, void *uc);

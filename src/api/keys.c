@@ -189,6 +189,8 @@ static int get(int key)
 	return b->get(key);
 }
 
+void (*pk__key_allocated_hook)(void);
+
 /*
  * The public calls: each failure goes through pk__api_err, which keeps
  * the errors their man pages list and maps the others (core/errors.c).
@@ -196,9 +198,15 @@ static int get(int key)
 int pk_key_alloc(unsigned flags, unsigned rights)
 {
 	int key = key_alloc(flags, rights);
+	void (*hook)(void);
 
-	if (key > 0)
+	if (key > 0) {
 		pk__fault_first_key();
+		hook = __atomic_load_n(&pk__key_allocated_hook,
+				       __ATOMIC_ACQUIRE);
+		if (hook)
+			hook();
+	}
 	return pk__api_err(PK__CALL_KEY_ALLOC, key);
 }
 

@@ -75,9 +75,10 @@ __attribute__((constructor)) static void trap_syscalls(void)
 					"go to the kernel: no seccomp filter "
 					"(%s)\n", strerror(-rc));
 	} else if (strcmp(v, "trapped") == 0) {
-		/* Its own filter: the inherited one names the parent's
+		/* The key calls' filter is inherited; the mapping calls'
+		 * comes with this process's first key, naming its own
 		 * syscall() (compat/syscall_trap.c). */
-		pk__syscall_trap(1);
+		pk__syscall_trap(0);
 	}
 }
 

@@ -23,12 +23,16 @@
  * Mapping calls (mmap, munmap, mremap, mprotect) made through the C
  * library's syscall() are trapped too, and go through the library's
  * interposed functions, so that its record of keyed memory stays true:
- * the filter compares the calling instruction's address with
+ * a second filter compares the calling instruction's address with
  * syscall()'s, which the C library's own mapping functions and the
  * library's inline calls (os/sys.h) never are.  Each process installs
- * its own filter (its C library lies elsewhere); a filter inherited
- * across execve names a place the new program's C library almost
- * surely does not occupy, so it traps nothing there but the key calls.
+ * that one itself (its C library lies elsewhere), with its first key:
+ * before, it has no keyed memory, and a process that never allocates
+ * a key (most of a build's) pays for no filter but the inherited one,
+ * which the kernel answers from its cache for every call but the three
+ * key calls.  A mapping filter inherited across execve names a place
+ * the new program's C library almost surely does not occupy, so it
+ * traps nothing there.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -47,6 +51,7 @@
 #include <pkeys/glibc.h>
 
 #include "arch/arch.h"
+#include "api/api.h"
 #include "compat/syscall_trap.h"
 #include "os/handlers.h"
 
@@ -141,50 +146,77 @@ static int syscall_fn_range(uint64_t *start, uint64_t *end)
 #define TRAP (SECCOMP_RET_TRAP | TRAP_DATA)
 #define IP_LO offsetof(struct seccomp_data, instruction_pointer)
 
-static int install_filter(void)
+static int install(struct sock_filter *f, unsigned short n)
+{
+	struct sock_fprog prog = {.len = n, .filter = f};
+
+	/* Async-signal-safe: two system calls (see pk__syscall_trap). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -errno
+									: 0;
+}
+
+/* The key calls, wherever they come from: answered on the system call
+ * number alone, so the kernel caches the answer for every other call. */
+static int install_key_filter(void)
 {
 #if defined(SYS_pkey_alloc) && defined(SECCOMP_RET_TRAP)
-	uint64_t lo = 0, hi = 0;
-	int maps = syscall_fn_range(&lo, &hi);
+	struct sock_filter f[] = {
+		LD(offsetof(struct seccomp_data, arch)),
+		JEQ(PK__ARCH_AUDIT, 1, 0),
+		RET(SECCOMP_RET_ALLOW),
+		LD(offsetof(struct seccomp_data, nr)),
+		JEQ(SYS_pkey_alloc, 3, 0), /* to the last: the trap */
+		JEQ(SYS_pkey_free, 2, 0),
+		JEQ(SYS_pkey_mprotect, 1, 0),
+		RET(SECCOMP_RET_ALLOW),
+		RET(TRAP),
+	};
+
+	return install(f, sizeof(f) / sizeof(f[0]));
+#else
+	return -ENOSYS;
+#endif
+}
+
+/* Where this process's syscall() lies (0 0: unknown), found at start. */
+static uint64_t map_lo, map_hi;
+
+/* The mapping calls made in this process's syscall(). */
+static void install_map_filter(void)
+{
+	static int done;
 	/* The high half of the instruction pointer: little-endian here. */
 	struct sock_filter f[] = {
 		LD(offsetof(struct seccomp_data, arch)),
 		JEQ(PK__ARCH_AUDIT, 1, 0),
 		RET(SECCOMP_RET_ALLOW),
 		LD(offsetof(struct seccomp_data, nr)),
-		JEQ(SYS_pkey_alloc, 13, 0), /* to the last: the trap */
-		JEQ(SYS_pkey_free, 12, 0),
-		JEQ(SYS_pkey_mprotect, 11, 0),
 		JEQ(SYS_mmap, 4, 0),
 		JEQ(SYS_munmap, 3, 0),
 		JEQ(SYS_mprotect, 2, 0),
 		JEQ(SYS_mremap, 1, 0),
 		RET(SECCOMP_RET_ALLOW),
-		/* A mapping call: trapped when made in syscall(). */
 		LD(IP_LO + 4),
-		JEQ((uint32_t)(lo >> 32), 0, 3),
+		JEQ((uint32_t)(map_lo >> 32), 0, 3),
 		LD(IP_LO),
-		JGE((uint32_t)lo, 0, 1),
-		JGE((uint32_t)hi, 0, 1),
+		JGE((uint32_t)map_lo, 0, 1),
+		JGE((uint32_t)map_hi, 0, 1),
 		RET(SECCOMP_RET_ALLOW),
 		RET(TRAP),
 	};
-	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
 
-	if (!maps) /* the mapping calls go through */
-		f[7] = f[8] = f[9] = f[10] = (struct sock_filter)JEQ(~0u, 0, 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return -errno;
-	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -errno
-									: 0;
-#else
-	return -ENOSYS;
-#endif
+	if (!map_hi || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+		return;
+	/* Failing, the calls go through: as where syscall() is unknown. */
+	(void)install(f, sizeof(f) / sizeof(f[0]));
 }
 
 int pk__syscall_trap(int filter)
 {
 	static int done;
+	uint64_t lo, hi;
 	int rc;
 
 	if (!PK__ARCH_SYSCALL_TRAP)
@@ -196,6 +228,19 @@ int pk__syscall_trap(int filter)
 	 * process that makes none pays nothing for it). */
 	rc = pk__handlers_own(SIGSYS, on_sigsys);
 	if (rc == 0 && filter)
-		rc = install_filter();
+		rc = install_key_filter();
+	/*
+	 * The mapping calls' filter waits for the process's first key: a
+	 * process that allocates none (a build's many children) has no
+	 * keyed memory for them to change, and installs nothing.  Where
+	 * syscall() lies is found now, outside any signal handler (the
+	 * hook may run in the handler of a trapped pkey_alloc).
+	 */
+	if (rc == 0 && syscall_fn_range(&lo, &hi)) {
+		map_lo = lo;
+		map_hi = hi;
+		__atomic_store_n(&pk__key_allocated_hook, install_map_filter,
+				 __ATOMIC_RELEASE);
+	}
 	return rc;
 }

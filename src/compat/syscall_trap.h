@@ -6,9 +6,10 @@
 /*
  * Carry out trapped pkey_alloc, pkey_free and pkey_mprotect calls from
  * SIGSYS from now on; with filter, also install the seccomp filter that
- * traps them (in this process and every process it starts).  Once per
- * process.  0, or -errno (-EOPNOTSUPP where the CPU's frames are not
- * understood).
+ * traps them (in this process and every process it starts; without,
+ * one is inherited).  The mapping calls made through syscall() are
+ * trapped from the process's first key on.  Once per process.  0, or
+ * -errno (-EOPNOTSUPP where the CPU's frames are not understood).
  */
 int pk__syscall_trap(int filter);
 

@@ -15,6 +15,8 @@
  *                                handler: the process dies of SIGSEGV
  *   glibc_pkey_program maps      no key call: print /proc/self/maps (what
  *                                a process that uses no key has loaded)
+ *   glibc_pkey_program filters   no key call: print the Seccomp_filters
+ *                                line of /proc/self/status
  *
  * glibc_pkey_ported is the same source built against <pkeys/glibc.h>.
  *
@@ -98,6 +100,20 @@ static int violate(long pg)
 	return 1;
 }
 
+static int filters(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Seccomp_filters:", 16) == 0)
+			fputs(line, stdout);
+	fclose(f);
+	return 0;
+}
+
 static int maps(void)
 {
 	char buf[4096];
@@ -124,6 +140,8 @@ int main(int argc, char **argv)
 		return violate(pg);
 	if (argc == 2 && strcmp(argv[1], "maps") == 0)
 		return maps();
+	if (argc == 2 && strcmp(argv[1], "filters") == 0)
+		return filters();
 
 	key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	if (key < 0) {

@@ -126,6 +126,14 @@ else
 	fail "pkeys run, no key: no unwinder or libdw loaded" "$out"
 fi
 
+# The seccomp filters a process under pkeys run carries: the one the
+# first preloaded process installs for the key calls, inherited (env
+# execs the program in the same process); the program itself, using no
+# key, adds none (the mapping calls' filter comes with a first key).
+expect "pkeys run, no key: one seccomp filter, inherited" 0 \
+	'^Seccomp_filters:[[:space:]]*1$' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- env "$prog" filters
+
 # Key numbers and rights as Linux gives them (tests/compat/pkey_numbers.c):
 # the reference is the program run plainly on hardware keys; the
 # emulation under pkeys run must give the same answers.
