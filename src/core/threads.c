@@ -212,6 +212,13 @@ static int count_live(void *ctx, int tid)
 	return 0;
 }
 
+/* The caller is the only thread, and the library's only record. */
+static int alone(void)
+{
+	return pk__threads_n == 1 && pk__threads == pk__thread_state &&
+	       pk__tasks_libc_alone();
+}
+
 /*
  * The kernel counts as many threads as there are records, each of a
  * thread that started: they are the same threads (every record is a
@@ -221,10 +228,12 @@ static int count_live(void *ctx, int tid)
  * its record behind: beside one unknown thread the counts agree.  The
  * hardware backend's signal rounds check each record's thread; here an
  * unknown thread would go uncounted until the next count that differs.)
+ * No fstat where the C library says the caller is the only thread and
+ * it is the only record (os/tasks.h).
  */
 int pk__threads_all_recorded(void)
 {
-	if (pk__tasks_listed() != pk__threads_n)
+	if (!alone() && pk__tasks_listed() != pk__threads_n)
 		return 0;
 	for (struct pk__thread *t = pk__threads; t; t = t->next)
 		if (!__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE))
@@ -288,13 +297,6 @@ static unsigned wider(unsigned a, unsigned b)
 	if (!(a & PK_DISABLE_ACCESS) || !(b & PK_DISABLE_ACCESS))
 		return PK_DISABLE_WRITE;
 	return PK_DISABLE_ACCESS;
-}
-
-/* The caller is the only thread, and the library's only record. */
-static int alone(void)
-{
-	return pk__threads_n == 1 && pk__threads == pk__thread_state &&
-	       pk__tasks_libc_alone();
 }
 
 /*
