@@ -126,13 +126,19 @@ else
 	fail "pkeys run, no key: no unwinder or libdw loaded" "$out"
 fi
 
-# The seccomp filters a process under pkeys run carries: the one the
-# first preloaded process installs for the key calls, inherited (env
-# execs the program in the same process); the program itself, using no
-# key, adds none (the mapping calls' filter comes with a first key).
-expect "pkeys run, no key: one seccomp filter, inherited" 0 \
-	'^Seccomp_filters:[[:space:]]*1$' \
-	env PKEYS_BACKEND=emu "$pkeys" run -- env "$prog" filters
+# The seccomp filters a process under pkeys run carries (x86-64, where
+# direct key calls are trapped): the one the first preloaded process
+# installs for the key calls, inherited (env, when dynamic, execs the
+# program in the same process); the program itself, using no key, adds
+# none (the mapping calls' filter comes with a first key).
+if [ "$(uname -m)" != x86_64 ]; then
+	skipped=$((skipped + 1))
+	echo "SKIP pkeys run, no key: one seccomp filter (x86-64 only)"
+else
+	expect "pkeys run, no key: one seccomp filter, inherited" 0 \
+		'^Seccomp_filters:[[:space:]]*1$' \
+		env PKEYS_BACKEND=emu "$pkeys" run -- env "$prog" filters
+fi
 
 # Key numbers and rights as Linux gives them (tests/compat/pkey_numbers.c):
 # the reference is the program run plainly on hardware keys; the

@@ -137,7 +137,8 @@ copy_cross_deps() {
 
 if [[ $arch == ppc64le ]]; then
     cp -L "$busybox" "$root/bin/busybox" || die "cannot copy $busybox"
-    # glibc loads libgcc_s at run time (pthread_cancel, backtrace).
+    # glibc loads libgcc_s at run time (pthread_cancel, backtrace), and
+    # so does the library (a fault report's backtrace).
     mkdir -p "$root$multiarch" && cp -L "$cross/libgcc_s.so.1" "$root$multiarch/" ||
         die "cannot copy $cross/libgcc_s.so.1"
     for f in "${files[@]}"; do
@@ -151,6 +152,13 @@ cp -L "$busybox" "$root/bin/busybox" && copy_deps "$busybox"  # tolerate a dynam
 libgcc=$(ldconfig -p 2>/dev/null | sed -n 's/.*libgcc_s\.so\.1 (libc6,x86-64) => //p' | head -n1)
 if [[ -n $libgcc && -e $libgcc ]]; then
     mkdir -p "$root${libgcc%/*}" && cp -L "$libgcc" "$root$libgcc" || die "cannot copy $libgcc"
+fi
+# The shared libraries load libgcc_s and libdw when a fault report is
+# first readied (src/os/report_libs.h): libdw too, with what it needs.
+libdw=$(ldconfig -p 2>/dev/null | sed -n 's/.*libdw\.so\.1 (libc6,x86-64) => //p' | head -n1)
+if [[ -n $libdw && -e $libdw ]]; then
+    mkdir -p "$root${libdw%/*}" && cp -L "$libdw" "$root$libdw" || die "cannot copy $libdw"
+    copy_deps "$libdw"
 fi
 for f in "${files[@]}"; do
     cp -L "$f" "$root/bin/${f##*/}" || die "cannot copy $f"
