@@ -51,6 +51,9 @@
  *                            is built for (seccomp_data.arch)
  *   pk__arch_syscall_args(uc, a)   the six arguments
  *   pk__arch_syscall_return(uc, rv)   the result, as the kernel gives it
+ *   pk__arch_syscall_insn_end(fn)   the address after the system call
+ *                            instruction in a short function (syscall()),
+ *                            or 0
  *   pk__arch_syscall6(nr, a..f)   a system call made inline (-errno on
  *                            failure); elsewhere (below) syscall(2)
  *
@@ -146,6 +149,12 @@ static inline void pk__arch_syscall_return(void *uc, long rv)
 {
 	(void)uc;
 	(void)rv;
+}
+
+static inline uintptr_t pk__arch_syscall_insn_end(const void *fn)
+{
+	(void)fn;
+	return 0;
 }
 #endif
 

@@ -328,6 +328,22 @@ static inline void pk__arch_syscall_return(void *ucv, long rv)
 	((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RAX] = (greg_t)rv;
 }
 
+/*
+ * The address just after the first SYSCALL instruction (0f 05) in the
+ * first 64 bytes of the function at fn, or 0: what a seccomp filter
+ * sees as the instruction pointer of a call made there.  glibc's
+ * syscall() is a few moves and then the instruction.
+ */
+static inline uintptr_t pk__arch_syscall_insn_end(const void *fn)
+{
+	const unsigned char *c = fn;
+
+	for (int i = 0; i + 1 < 64; i++)
+		if (c[i] == 0x0f && c[i + 1] == 0x05)
+			return (uintptr_t)fn + (uintptr_t)i + 2;
+	return 0;
+}
+
 /* A system call made here, inline: -errno on failure, as the kernel
  * returns it. */
 #define PK__ARCH_SYSCALL6 1

@@ -34,10 +34,7 @@
  * the new program's C library almost surely does not occupy, so it
  * traps nothing there.
  */
-#include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -114,23 +111,22 @@ static void on_sigsys(int sig, siginfo_t *info, void *uc)
 }
 
 /*
- * Where the C library's syscall() lies: mapping calls made through it
- * are the program's (the library makes its own inline, os/sys.h).  0
- * when unknown, or when the range crosses a 4 GiB line (the filter
- * compares the address in two 32-bit halves).
+ * Where the C library's syscall() makes its system call: mapping calls
+ * made there are the program's (the library makes its own inline,
+ * os/sys.h).  The instruction, found in its code (no symbol lookup:
+ * this runs when the first key is allocated, maybe in the handler of a
+ * trapped pkey_alloc).  0 when unknown, or when the range crosses a
+ * 4 GiB line (the filter compares the address in two 32-bit halves).
  */
 static int syscall_fn_range(uint64_t *start, uint64_t *end)
 {
-#if defined(__GLIBC__) /* dladdr1: the symbol's size */
-	const ElfW(Sym) *sym = NULL;
-	Dl_info info;
-	void *f = dlsym(RTLD_DEFAULT, "syscall");
+#if defined(__GLIBC__) /* its syscall() is the instruction after moves */
+	uintptr_t after = pk__arch_syscall_insn_end((const void *)syscall);
 
-	if (!f || !dladdr1(f, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-	    !sym->st_size)
+	if (!after)
 		return 0;
-	*start = (uint64_t)(uintptr_t)f;
-	*end = *start + sym->st_size;
+	*start = (uint64_t)after - 1;
+	*end = (uint64_t)after + 1;
 	return (*start >> 32) == ((*end - 1) >> 32);
 #else
 	(void)start;
@@ -180,13 +176,12 @@ static int install_key_filter(void)
 #endif
 }
 
-/* Where this process's syscall() lies (0 0: unknown), found at start. */
-static uint64_t map_lo, map_hi;
-
 /* The mapping calls made in this process's syscall(). */
 static void install_map_filter(void)
 {
 	static int done;
+	uint64_t map_lo = 0, map_hi = 0;
+	int known = syscall_fn_range(&map_lo, &map_hi);
 	/* The high half of the instruction pointer: little-endian here. */
 	struct sock_filter f[] = {
 		LD(offsetof(struct seccomp_data, arch)),
@@ -207,7 +202,7 @@ static void install_map_filter(void)
 		RET(TRAP),
 	};
 
-	if (!map_hi || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+	if (!known || __atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
 		return;
 	/* Failing, the calls go through: as where syscall() is unknown. */
 	(void)install(f, sizeof(f) / sizeof(f[0]));
@@ -216,7 +211,6 @@ static void install_map_filter(void)
 int pk__syscall_trap(int filter)
 {
 	static int done;
-	uint64_t lo, hi;
 	int rc;
 
 	if (!PK__ARCH_SYSCALL_TRAP)
@@ -232,15 +226,10 @@ int pk__syscall_trap(int filter)
 	/*
 	 * The mapping calls' filter waits for the process's first key: a
 	 * process that allocates none (a build's many children) has no
-	 * keyed memory for them to change, and installs nothing.  Where
-	 * syscall() lies is found now, outside any signal handler (the
-	 * hook may run in the handler of a trapped pkey_alloc).
+	 * keyed memory for them to change, and installs nothing.
 	 */
-	if (rc == 0 && syscall_fn_range(&lo, &hi)) {
-		map_lo = lo;
-		map_hi = hi;
+	if (rc == 0)
 		__atomic_store_n(&pk__key_allocated_hook, install_map_filter,
 				 __ATOMIC_RELEASE);
-	}
 	return rc;
 }
