@@ -344,6 +344,7 @@ int pkf_episode(struct pkf_src *s, long steps, struct pkf_stats *st)
 	 * initial rights, as the model's foreign threads do.
 	 */
 	pthread_t t;
+	int before = tasks();
 	if (pthread_create(&t, NULL, nothing, NULL) == 0)
 		pthread_join(t, NULL);
 	avail0 = pk_keys_available();
@@ -361,10 +362,11 @@ int pkf_episode(struct pkf_src *s, long steps, struct pkf_stats *st)
 	 * (not yet a zombie) for a moment: counted live then, it made the
 	 * model take a foreign thread for granted that the library, counting
 	 * a moment later, rightly did not (a divergence in the POWER VM, 1
-	 * run in 7).  Wait, briefly, for it to leave; a thread that stays
+	 * run in 7).  Wait, briefly, for the count to come back to what it
+	 * was before (libFuzzer's own threads stay); a thread that stays
 	 * (ThreadSanitizer's) is foreign.
 	 */
-	for (int i = 0; i < 200 && tasks() > 1; i++)
+	for (int i = 0; i < 200 && tasks() > before; i++)
 		usleep(1000);
 	pkf_m.foreign = strcmp(pk_backend_name(), "emu") == 0 && tasks() > 1;
 	for (; step < steps && !s->ended; step++)
