@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -48,8 +49,9 @@
 
 #define STEP_PAGES 4
 
-/* Instructions one step may run before the others go on. */
-#define STEP_MAX 4096
+/* Instructions one step may run before the others go on: each costs a
+ * SIGTRAP (about 5 us), and the others wait meanwhile. */
+#define STEP_MAX 256
 
 struct step {
 	int active;
@@ -61,6 +63,47 @@ struct step {
 };
 
 static __thread struct step step __attribute__((tls_model("initial-exec")));
+
+/*
+ * How long this thread's last step held the others, and when it ended
+ * (CLOCK_MONOTONIC, ns).  A thread that steps in a loop would otherwise
+ * stop the others again microseconds after letting them go, and they
+ * would crawl (a test's main thread took up to minutes for 400 calls
+ * while another thread read a page it kept closed): before its next
+ * step it waits half as long as the last one held them (at most
+ * PAUSE_MAX), so they run at least a third of the time.  Whether a
+ * stopped thread had work to do cannot be told (one waiting in a system
+ * call may wait for the stepper), so the pause is paid also when they
+ * all sleep: steps back to back cost about 1.5 times as much.
+ */
+static __thread uint64_t held_ns, ended_ns, began_ns
+	__attribute__((tls_model("initial-exec")));
+#define PAUSE_MAX 10000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* nanosleep is async-signal-safe; an interruption just ends the pause. */
+static void pause_for_others(void)
+{
+	uint64_t since = now_ns() - ended_ns, want = held_ns / 2;
+	int saved = errno;
+
+	if (want > PAUSE_MAX)
+		want = PAUSE_MAX;
+	if (ended_ns && since < want) {
+		struct timespec ts = {0, (long)(want - since)};
+
+		nanosleep(&ts, NULL);
+	}
+	errno = saved;
+}
+
 /* One step at a time in the process, in turn (a ticket lock: a thread
  * that steps in a loop must not keep one that waits from its turn). */
 static unsigned ticket_next, ticket_serving;
@@ -105,6 +148,8 @@ static void finish(void *uc)
 					 pk__narrow(r->prot, applied[r->key]));
 	}
 	pk__lock_drop();
+	ended_ns = now_ns();
+	held_ns = ended_ns - began_ns;
 	pk__arch_step(uc, 0);
 	((ucontext_t *)uc)->uc_sigmask = step.mask;
 	pk__defer_stepped = 0;
@@ -127,9 +172,11 @@ static void begin(ucontext_t *uc)
 {
 	sigset_t only;
 
+	pause_for_others();
 	take_stepper();
 	/* Threads that do not answer run on: nothing better to do. */
 	pk__sync_hold_all();
+	began_ns = now_ns();
 	step.active = 1;
 	step.n = step.count = 0;
 	step.mask = uc->uc_sigmask;
