@@ -138,7 +138,7 @@ T(lock_signal_nested_release, 10)
 T(lock_signal_queue_full, 10)
 T(lock_signal_trap_sent, 10)
 T(lock_signal_rt_order, 20)
-T(keys_move, 300)
+T(keys_move, 120)
 T(evict_during_set, 60)
 T(second_copy_stays_off, 10)
 
