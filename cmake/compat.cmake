@@ -34,7 +34,8 @@ install(TARGETS pkeys_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkeys)
 # libpkeys_report.so: the fault report alone, which `pkeys run` preloads
 # on hardware keys, where the program's pkey calls reach the kernel
 # unchanged (src/compat/report.c).
-add_library(pkeys_report SHARED src/compat/report.c src/arch/ppc64.c src/os/backtrace.c
+add_library(pkeys_report SHARED src/compat/report.c src/compat/report_keys.c
+  src/arch/ppc64.c src/os/backtrace.c
   src/os/report_libs_loaded.c src/os/srcline.c src/os/fmt.c src/os/sigaction.c)
 set_target_properties(pkeys_report PROPERTIES C_VISIBILITY_PRESET hidden)
 target_include_directories(pkeys_report PRIVATE

@@ -52,11 +52,18 @@ if [ -z "$objs" ]; then
 	echo "layout: no objects under $build (build first)" >&2
 	exit 1
 fi
+# The C library's own names that a file defines to stand in for it (the
+# interposers: mmap, sigaction, syscall, ...) are left out: a file that
+# calls syscall(2) depends on the C library, not on a stand-in that may
+# share its shared object.
+libc=$(${CC:-cc} -print-file-name=libc.so.6)
+nm -D --defined-only "$libc" 2>/dev/null | awk '{ sub(/@.*/, "", $NF); print $NF }' |
+	sort -u >"$edges.libc"
 for o in $objs; do
 	u=${o#*/src/}
 	u=${u%.c.o}
 	nm -g --defined-only "$o" | awk -v u="$u" 'NF == 3 { print $3, u }'
-done | sort -u >"$edges.def"
+done | sort -u | join -v 1 - "$edges.libc" >"$edges.def"
 for o in $objs; do
 	u=${o#*/src/}
 	u=${u%.c.o}

@@ -43,6 +43,12 @@ void pk__signals_emulate(void);
  */
 void pk__fault_first_key(void);
 /*
+ * Under `pkeys run`: the report (pk_fault_report(3)) turns on with the
+ * process's first key, whether it came from a call or from a trapped
+ * system call (compat/preload.c).
+ */
+void pk__fault_report_at_first_key(void);
+/*
  * Called after each key allocation that succeeded, when set: under
  * `pkeys run`, the trap of the program's own mapping system calls
  * starts with its first key (compat/syscall_trap.c).  May run in the

@@ -357,6 +357,13 @@ int pk__segv_sigaction(const struct sigaction *act, struct sigaction *old)
 	return 0;
 }
 
+static int report_at_first_key;
+
+void pk__fault_report_at_first_key(void)
+{
+	__atomic_store_n(&report_at_first_key, 1, __ATOMIC_RELEASE);
+}
+
 void pk__fault_first_key(void)
 {
 	const struct pk__backend *b = pk__backend_peek();
@@ -364,8 +371,12 @@ void pk__fault_first_key(void)
 	/* The emulation: a handler of the program's, installed before this
 	 * (or later), must see key faults as Linux reports them; and the
 	 * exact mode lets accesses through from here. */
-	if (b && !b->hardware)
-		install();
+	if ((b && !b->hardware) ||
+	    __atomic_load_n(&report_at_first_key, __ATOMIC_ACQUIRE)) {
+		if (install() == 0 &&
+		    __atomic_load_n(&report_at_first_key, __ATOMIC_ACQUIRE))
+			reporting = 1;
+	}
 	pk__signals_emulate();
 }
 

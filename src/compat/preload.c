@@ -22,6 +22,7 @@
 
 #include <pkeys/glibc.h>
 
+#include "api/api.h"
 #include "compat/syscall_trap.h"
 
 /* The definitions below are glibc's names, not the header's macros. */
@@ -34,21 +35,18 @@
 /*
  * Under `pkeys run` (which sets PKEYS_RUN_REPORT=1), a key fault prints
  * the library's report (pk_fault_report(3)) before the default action,
- * unless the program installs a SIGSEGV handler of its own.  Installed
- * with the program's first key, so that programs without keys (a
- * build's many children) pay nothing: readying the report loads the
- * unwinder, about 0.2 ms per process here.
+ * unless the program installs a SIGSEGV handler of its own.  It turns
+ * on with the program's first key (api/fault.c), from glibc's
+ * pkey_alloc or from a trapped system call alike, so that programs
+ * without keys (a build's many children) pay nothing: readying the
+ * report loads the unwinder and libdw, about 1.4 ms per process here.
  */
-static void report_faults(void)
+__attribute__((constructor)) static void report_faults(void)
 {
-	static int done;
-	const char *v;
+	const char *v = getenv("PKEYS_RUN_REPORT");
 
-	if (__atomic_exchange_n(&done, 1, __ATOMIC_RELAXED))
-		return;
-	v = getenv("PKEYS_RUN_REPORT");
 	if (v && strcmp(v, "1") == 0)
-		pk_fault_report(0);
+		pk__fault_report_at_first_key();
 }
 
 /*
@@ -85,11 +83,7 @@ __attribute__((constructor)) static void trap_syscalls(void)
 /* glibc's declarations (<sys/mman.h>) check that the signatures match. */
 PK_API int pkey_alloc(unsigned int flags, unsigned int access_rights)
 {
-	int key = pkeys_pkey_alloc(flags, access_rights);
-
-	if (key > 0)
-		report_faults();
-	return key;
+	return pkeys_pkey_alloc(flags, access_rights);
 }
 
 PK_API int pkey_free(int key)

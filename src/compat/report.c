@@ -9,7 +9,9 @@
  * it, the instruction, a backtrace; then the fault takes its course,
  * as without it.
  *
- * Installed at load when PKEYS_RUN_REPORT=1 (pkeys run sets it).  A
+ * Installed at load when PKEYS_RUN_REPORT=1 (pkeys run sets it); the
+ * libraries its backtrace needs load with the process's first key
+ * (compat/report_keys.c), and until then it shows none.  A
  * program that installs a SIGSEGV handler of its own replaces it, as
  * on the emulation.  Faults that are not key faults go to the handler
  * found at load, or take the default action, unchanged.
@@ -111,8 +113,6 @@ __attribute__((constructor)) static void install(void)
 
 	if (!v || strcmp(v, "1") != 0)
 		return;
-	/* The unwinder may load on first use: not in the handler. */
-	pk__backtrace_warm();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;

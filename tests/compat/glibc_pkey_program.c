@@ -11,6 +11,8 @@
  *                                opens the key; then that the program's
  *                                own mprotect, mremap, munmap and mmap
  *                                keep the keys where the kernel keeps them
+ *   glibc_pkey_program violate-syscall   the same with the key from
+ *                                syscall(SYS_pkey_alloc)
  *   glibc_pkey_program violate   a stray write to a closed page, with no
  *                                handler: the process dies of SIGSEGV
  *   glibc_pkey_program maps      no key call: print /proc/self/maps (what
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,11 +80,14 @@ static enum outcome child_access(char *p, int write)
 							     : OTHER;
 }
 
-static int violate(long pg)
+/* raw: the key from syscall(2), as programs without glibc's wrapper
+ * (Rust's libc crate) get theirs. */
+static int violate(long pg, int raw)
 {
 	char *p = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+	int key = raw ? (int)syscall(SYS_pkey_alloc, 0, PKEY_DISABLE_ACCESS)
+		      : pkey_alloc(0, PKEY_DISABLE_ACCESS);
 
 	if (key < 0) {
 		printf("pkey_alloc: %s\n", strerror(errno));
@@ -137,7 +143,9 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && strcmp(argv[1], "violate") == 0)
-		return violate(pg);
+		return violate(pg, 0);
+	if (argc == 2 && strcmp(argv[1], "violate-syscall") == 0)
+		return violate(pg, 1);
 	if (argc == 2 && strcmp(argv[1], "maps") == 0)
 		return maps();
 	if (argc == 2 && strcmp(argv[1], "filters") == 0)

@@ -115,16 +115,37 @@ expect "PKEYS_BACKEND=emu pkeys run, the library's fault report first" 139 \
 	'^pkeys: write to 0x[0-9a-f]* stopped by key [0-9]' \
 	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
 
-# A process under pkeys run that makes no key call has the preload
-# library and nothing it would load only for a fault report (libgcc_s's
-# unwinder, libdw): those load with the first key (src/os/report_libs.h).
-out=$(env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" maps 2>&1)
-if printf '%s\n' "$out" | grep -q 'libpkeys_preload' &&
-	! printf '%s\n' "$out" | grep -q 'libgcc_s\|libdw'; then
-	pass "pkeys run, no key: no unwinder or libdw loaded"
-else
-	fail "pkeys run, no key: no unwinder or libdw loaded" "$out"
-fi
+# The report's backtrace, through the unwinder loaded with the first key.
+expect "pkeys run, the report's backtrace" 139 \
+	'^  #0 0x[0-9a-f]* \(violate\|main\)+0x' "$pkeys" run -- "$prog" violate
+expect "pkeys run, the report's backtrace, key from syscall(2)" 139 \
+	'^  #0 0x[0-9a-f]* \(violate\|main\)+0x' "$pkeys" run -- "$prog" violate-syscall
+expect "PKEYS_BACKEND=emu pkeys run, the report's backtrace" 139 \
+	'^  #0 0x[0-9a-f]* \(violate\|main\)+0x' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate
+expect "PKEYS_BACKEND=emu pkeys run, the report's backtrace, key from syscall(2)" 139 \
+	'^  #0 0x[0-9a-f]* \(violate\|main\)+0x' \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" violate-syscall
+
+# A process under pkeys run that makes no key call has the preloaded
+# library (the emulation's, or on hardware keys the fault report's) and
+# nothing it would load only for a fault report (libgcc_s's unwinder,
+# libdw): those load with the first key (src/os/report_libs.h).
+no_report_libs() {
+	name=$1
+	shift
+	out=$("$@" 2>&1)
+	if printf '%s\n' "$out" | grep -q 'libpkeys_preload\|libpkeys_report' &&
+		! printf '%s\n' "$out" | grep -q 'libgcc_s\|libdw'; then
+		pass "$name"
+	else
+		fail "$name" "$out"
+	fi
+}
+no_report_libs "pkeys run, no key: no unwinder or libdw loaded" \
+	"$pkeys" run -- "$prog" maps
+no_report_libs "PKEYS_BACKEND=emu pkeys run, no key: no unwinder or libdw loaded" \
+	env PKEYS_BACKEND=emu "$pkeys" run -- "$prog" maps
 
 # The seccomp filters a process under pkeys run carries (x86-64, where
 # direct key calls are trapped): the one the first preloaded process
