@@ -27,14 +27,21 @@
 typedef long syscall_fn(long, ...);
 typedef int pkey_alloc_fn(unsigned int, unsigned int);
 
-/* Found at load, so that a call from a signal handler never looks. */
+/*
+ * Found at load, so that a call from a signal handler never looks; a
+ * call that comes first (another library's constructor, run before
+ * this one) looks then.
+ */
 static syscall_fn *real_syscall;
 static pkey_alloc_fn *real_pkey_alloc;
 
 __attribute__((constructor)) static void find_real(void)
 {
-	*(void **)&real_syscall = dlsym(RTLD_NEXT, "syscall");
-	*(void **)&real_pkey_alloc = dlsym(RTLD_NEXT, "pkey_alloc");
+	void *s = dlsym(RTLD_NEXT, "syscall");
+	void *a = dlsym(RTLD_NEXT, "pkey_alloc");
+
+	__atomic_store_n((void **)&real_syscall, s, __ATOMIC_RELEASE);
+	__atomic_store_n((void **)&real_pkey_alloc, a, __ATOMIC_RELEASE);
 }
 
 static void first_key(void)
@@ -49,13 +56,18 @@ static void first_key(void)
 
 EXPORT int pkey_alloc(unsigned int flags, unsigned int rights)
 {
+	pkey_alloc_fn *fn = __atomic_load_n(&real_pkey_alloc, __ATOMIC_ACQUIRE);
 	int key;
 
-	if (!real_pkey_alloc) {
+	if (!fn) {
+		find_real();
+		fn = __atomic_load_n(&real_pkey_alloc, __ATOMIC_ACQUIRE);
+	}
+	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	key = real_pkey_alloc(flags, rights);
+	key = fn(flags, rights);
 	if (key >= 0)
 		first_key();
 	return key;
@@ -64,6 +76,7 @@ EXPORT int pkey_alloc(unsigned int flags, unsigned int rights)
 /* As glibc's syscall(): six arguments passed on, whatever nr takes. */
 EXPORT long syscall(long nr, ...)
 {
+	syscall_fn *fn = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
 	long a[6], rv;
 	va_list ap;
 
@@ -71,11 +84,15 @@ EXPORT long syscall(long nr, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (!real_syscall) {
+	if (!fn) {
+		find_real();
+		fn = __atomic_load_n(&real_syscall, __ATOMIC_ACQUIRE);
+	}
+	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	rv = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	rv = fn(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 #ifdef SYS_pkey_alloc
 	if (nr == SYS_pkey_alloc && rv >= 0)
 		first_key();
