@@ -126,14 +126,18 @@ static int set_all(int key, unsigned rights)
 				 __ATOMIC_RELEASE);
 	}
 	old_init = pk__keys[key].init_rights;
-	pk__keys_open();
 	/*
 	 * Threads without a record hold the initial rights, now these too:
 	 * every thread holds them, however many there are, so the count of
-	 * unknown threads (a walk of /proc) does not matter here.
+	 * unknown threads (a walk of /proc) does not matter here.  The
+	 * table is sealed: opening it costs two mprotect calls, not paid
+	 * when the rights stay.
 	 */
-	__atomic_store_n(&pk__keys[key].init_rights, (uint8_t)rights,
-			 __ATOMIC_RELAXED);
+	if (old_init != rights) {
+		pk__keys_open();
+		__atomic_store_n(&pk__keys[key].init_rights, (uint8_t)rights,
+				 __ATOMIC_RELAXED);
+	}
 	rc = b->set_all(key);
 	if (rc) {
 		/*
@@ -149,8 +153,9 @@ static int set_all(int key, unsigned rights)
 						    __ATOMIC_RELEASE,
 						    __ATOMIC_RELAXED);
 		}
-		__atomic_store_n(&pk__keys[key].init_rights, old_init,
-				 __ATOMIC_RELAXED);
+		if (old_init != rights)
+			__atomic_store_n(&pk__keys[key].init_rights, old_init,
+					 __ATOMIC_RELAXED);
 		b->set_all(key);
 	}
 	pk__records_write_end();
