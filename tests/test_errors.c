@@ -344,6 +344,26 @@ static void forbid_calls(void)
 }
 
 /*
+ * body() in a child that first forbade itself some system calls
+ * (forbid: a seccomp filter that kills); the test fails, saying what,
+ * unless the child returns 0 from body.
+ */
+static void in_child(void (*forbid)(void), int (*body)(void), const char *what)
+{
+	int status;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		forbid();
+		_exit(body());
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		pkt_fail(__FILE__, __LINE__, "%s (status %#x)", what, status);
+}
+
+/*
  * Rights the thread already holds change nothing: no system call at
  * all, on either backend.  A child forbids itself rt_sigprocmask and
  * mprotect with a seccomp filter (either kills it),
@@ -378,6 +398,50 @@ void test_set_unchanged_no_syscall(void)
 			 "(status %#x)", status);
 	/* A change still works, and needs its calls, in the parent. */
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
+	EXPECT_FAULT(p, R, k);
+}
+
+/*
+ * pk_set_all with the rights every thread and the key's initial rights
+ * already have changes no protection: no mprotect (the sealed key
+ * table stays closed, the pages stay as they are).  A child forbids
+ * itself mprotect and pkey_mprotect, then repeats the rights.
+ */
+static int unchanged_key;
+
+static void forbid_protection(void)
+{
+	static const int nrs[] = {
+		SYS_mprotect,
+#ifdef SYS_pkey_mprotect
+		SYS_pkey_mprotect,
+#endif
+	};
+
+	filter_calls(nrs, (int)(sizeof(nrs) / sizeof(nrs[0])), 0);
+}
+
+static int set_all_again(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (pk_set_all(unchanged_key, PK_DISABLE_WRITE) ||
+		    pk_get(unchanged_key) != PK_DISABLE_WRITE)
+			return 2;
+	return 0;
+}
+
+void test_set_all_unchanged_no_mprotect(void)
+{
+	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
+	int k = pkt_key(PK_DISABLE_WRITE);
+
+	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, k), 0);
+	CHECK_EQ(pk_set_all(k, PK_DISABLE_WRITE), 0);
+	unchanged_key = k;
+	in_child(forbid_protection, set_all_again,
+		 "unchanged rights made a protection call");
+	/* A change still works, in the parent. */
+	CHECK_EQ(pk_set_all(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);
 }
 
