@@ -38,9 +38,8 @@ static double now(void)
 /*
  * N single pages, each with an unkeyed page either side so that none
  * merge, in one read-write mapping fenced by inaccessible pages from
- * whatever the kernel places beside it.  Both sides of the comparison
- * get this same layout: closing a page in the middle of a mapping
- * splits it in three, which costs more than splitting one at an edge.
+ * whatever the kernel places beside it: each close splits a mapping in
+ * three, as closing a key's page inside a program's mapping does.
  * Returns the first of the N pages; they follow every other page.
  */
 static char *regions(size_t n, size_t page)

@@ -369,45 +369,36 @@ static void in_child(void (*forbid)(void), int (*body)(void), const char *what)
  * mprotect with a seccomp filter (either kills it),
  * then repeats the rights it holds through pk_set and a domain.
  */
+static int unchanged_key;
+
+static int set_again(void)
+{
+	struct pk_domain_entry d = {unchanged_key, PK_DISABLE_WRITE};
+	struct pk_domain_saved saved;
+
+	for (int i = 0; i < 3; i++)
+		if (pk_set(unchanged_key, PK_DISABLE_WRITE) ||
+		    pk_get(unchanged_key) != PK_DISABLE_WRITE ||
+		    pk_domain_enter(&d, 1, &saved) ||
+		    pk_domain_leave(&saved))
+			return 2;
+	return 0;
+}
+
 void test_set_unchanged_no_syscall(void)
 {
 	char *p = pkt_map(1, PROT_READ | PROT_WRITE);
-	int k = pkt_key(PK_DISABLE_WRITE), status;
-	struct pk_domain_entry d = {k, PK_DISABLE_WRITE};
-	struct pk_domain_saved saved;
-	pid_t pid;
+	int k = pkt_key(PK_DISABLE_WRITE);
 
 	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, k), 0);
 	CHECK_EQ(pk_set(k, PK_DISABLE_WRITE), 0);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		forbid_calls();
-		for (int i = 0; i < 3; i++)
-			if (pk_set(k, PK_DISABLE_WRITE) ||
-			    pk_get(k) != PK_DISABLE_WRITE ||
-			    pk_domain_enter(&d, 1, &saved) ||
-			    pk_domain_leave(&saved))
-				_exit(2);
-		_exit(0);
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		pkt_fail(__FILE__, __LINE__,
-			 "unchanged rights made a forbidden system call "
-			 "(status %#x)", status);
+	unchanged_key = k;
+	in_child(forbid_calls, set_again,
+		 "unchanged rights made a forbidden system call");
 	/* A change still works, and needs its calls, in the parent. */
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);
 }
-
-/*
- * pk_set_all with the rights every thread and the key's initial rights
- * already have changes no protection: no mprotect (the sealed key
- * table stays closed, the pages stay as they are).  A child forbids
- * itself mprotect and pkey_mprotect, then repeats the rights.
- */
-static int unchanged_key;
 
 static void forbid_protection(void)
 {
@@ -476,6 +467,24 @@ static void forbid_files(void)
  * has one thread (musl), the library counts the kernel's threads (one
  * fstat) instead: skipped.
  */
+static int alone_key;
+
+static int close_open_alloc(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (pk_set(alone_key, PK_DISABLE_ACCESS) ||
+		    pk_set(alone_key, 0))
+			return 2;
+	/* A key allocated and freed: no thread to reach either. */
+	for (int i = 0; i < 3; i++) {
+		int other = pk_key_alloc(0, 0);
+
+		if (other <= 0 || pk_key_free(other))
+			return 3;
+	}
+	return 0;
+}
+
 void test_set_alone_no_proc(void)
 {
 #if !defined(__GLIBC__) || __GLIBC__ < 2 || \
@@ -490,32 +499,13 @@ void test_set_alone_no_proc(void)
 	/* Open for every thread from the start: a thread unknown to the
 	 * library would hold it open, so closing it asks whether any
 	 * may exist. */
-	int k = pk_key_alloc(0, 0), status;
-	pid_t pid;
+	int k = pk_key_alloc(0, 0);
 
 	CHECK(k > 0);
 	CHECK_EQ(pk_mprotect(p, pkt_page(), PROT_READ | PROT_WRITE, k), 0);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		forbid_files();
-		for (int i = 0; i < 3; i++)
-			if (pk_set(k, PK_DISABLE_ACCESS) || pk_set(k, 0))
-				_exit(2);
-		/* A key allocated and freed: no thread to reach either. */
-		for (int i = 0; i < 3; i++) {
-			int other = pk_key_alloc(0, 0);
-
-			if (other <= 0 || pk_key_free(other))
-				_exit(3);
-		}
-		_exit(0);
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		pkt_fail(__FILE__, __LINE__,
-			 "a look at /proc, or another file (status %#x)",
-			 status);
+	alone_key = k;
+	in_child(forbid_files, close_open_alloc,
+		 "a look at /proc, or another file");
 	/* The parent closes it, and the page with it. */
 	CHECK_EQ(pk_set(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);

@@ -367,16 +367,13 @@ void pk__fault_report_at_first_key(void)
 void pk__fault_first_key(void)
 {
 	const struct pk__backend *b = pk__backend_peek();
+	int report = __atomic_load_n(&report_at_first_key, __ATOMIC_ACQUIRE);
 
 	/* The emulation: a handler of the program's, installed before this
 	 * (or later), must see key faults as Linux reports them; and the
 	 * exact mode lets accesses through from here. */
-	if ((b && !b->hardware) ||
-	    __atomic_load_n(&report_at_first_key, __ATOMIC_ACQUIRE)) {
-		if (install() == 0 &&
-		    __atomic_load_n(&report_at_first_key, __ATOMIC_ACQUIRE))
-			reporting = 1;
-	}
+	if (((b && !b->hardware) || report) && install() == 0 && report)
+		reporting = 1;
 	pk__signals_emulate();
 }
 
