@@ -11,7 +11,7 @@
 void *pk__test_sealed(int what, int key);
 
 static const char *const what_name[] = {
-	"initial rights in the key table", "allocated flag in the key table",
+	"name in the key table", "allocated flag in the key table",
 	"hardware key binding"};
 
 /* Every sealed place of key k: readable, and a write faults. */

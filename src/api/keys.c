@@ -33,7 +33,7 @@ static int key_alloc(unsigned flags, unsigned rights)
 	if (flags || (rights & ~PK__RIGHTS_MASK))
 		return -EINVAL;
 	pk__lock_take();
-	if (!pk__self_locked()) {
+	if (!pk__self_locked() || pk__keys_ready()) {
 		pk__lock_drop();
 		return -ENOMEM;
 	}
@@ -125,19 +125,13 @@ static int set_all(int key, unsigned rights)
 		__atomic_store_n(&t->rights[key], (uint8_t)rights,
 				 __ATOMIC_RELEASE);
 	}
-	old_init = pk__keys[key].init_rights;
+	old_init = pk__key_init_rights(key);
 	/*
 	 * Threads without a record hold the initial rights, now these too:
 	 * every thread holds them, however many there are, so the count of
-	 * unknown threads (a walk of /proc) does not matter here.  The
-	 * table is sealed: opening it costs two mprotect calls, not paid
-	 * when the rights stay.
+	 * unknown threads (a walk of /proc) does not matter here.
 	 */
-	if (old_init != rights) {
-		pk__keys_open();
-		__atomic_store_n(&pk__keys[key].init_rights, (uint8_t)rights,
-				 __ATOMIC_RELAXED);
-	}
+	pk__key_set_init_rights(key, rights);
 	rc = b->set_all(key);
 	if (rc) {
 		/*
@@ -153,9 +147,7 @@ static int set_all(int key, unsigned rights)
 						    __ATOMIC_RELEASE,
 						    __ATOMIC_RELAXED);
 		}
-		if (old_init != rights)
-			__atomic_store_n(&pk__keys[key].init_rights, old_init,
-					 __ATOMIC_RELAXED);
+		pk__key_set_init_rights(key, old_init);
 		b->set_all(key);
 	}
 	pk__records_write_end();

@@ -52,7 +52,7 @@ void pk__test_rindex_off(void)
 }
 
 /*
- * 0: key's initial rights in the key table; 1: whether key is allocated
+ * 0: key's name in the key table; 1: whether key is allocated
  * there; 2: key's hardware binding (NULL where this build has no
  * hardware backend); 3: the first page of the library's arena, its
  * guard (NULL before the arena exists).
@@ -69,7 +69,7 @@ void *pk__test_sealed(int what, int key)
 		return NULL;
 	switch (what) {
 	case 0:
-		return &pk__keys[key].init_rights;
+		return pk__keys[key].name;
 	case 1:
 		return &pk__keys[key].allocated;
 	case 2:

@@ -13,6 +13,7 @@
 
 #include "backend/select.h"
 #include "core/errors.h"
+#include "core/keys.h"
 #include "core/lock.h"
 #include "core/seal.h"
 #include "core/threads.h"
@@ -158,6 +159,7 @@ static void choose(void)
 		/* From now on the state is read-only outside the calls that
 		 * change it (core/seal.h). */
 		pk__lock_take();
+		pk__keys_init();
 		pk__seal_init();
 		pk__lock_drop();
 	}

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/keys.h"
 
 union pk__keys_block pk__keys_block PK__SEALED;
@@ -11,6 +13,27 @@ uint64_t pk__key_frees;
 void pk__keys_open(void)
 {
 	pk__seal_open(&pk__keys_block, sizeof(pk__keys_block));
+}
+
+static const uint8_t no_init[PK__KEYS];
+
+void pk__keys_init(void)
+{
+	pk__keys_block.t.init = (uint8_t *)no_init; /* never written */
+}
+
+int pk__keys_ready(void)
+{
+	uint8_t *init;
+
+	if (pk__keys_block.t.init != no_init)
+		return 0;
+	init = pk__arena_alloc(PK__KEYS);
+	if (!init)
+		return -ENOMEM;
+	pk__keys_open();
+	__atomic_store_n(&pk__keys_block.t.init, init, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int pk__keys_unallocated(void)
@@ -28,7 +51,7 @@ void pk__key_new(int key, unsigned rights)
 
 	pk__keys_open();
 	memset(k->name, 0, sizeof(k->name));
-	__atomic_store_n(&k->init_rights, (uint8_t)rights, __ATOMIC_RELAXED);
+	pk__key_set_init_rights(key, rights);
 	__atomic_store_n(&k->allocated, 1, __ATOMIC_RELEASE);
 }
 

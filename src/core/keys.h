@@ -19,17 +19,41 @@
 
 struct pk__key {
 	uint8_t allocated;   /* allocated through the library, not freed */
-	uint8_t init_rights; /* held by every thread without rights of its own */
 	char name[PK__NAME_MAX]; /* read without the lock: writes keep a NUL */
+};
+
+/*
+ * The initial rights of every key, held by every thread without rights
+ * of its own, are kept apart from the table, in the library's arena,
+ * and not sealed: pk_set_all writes them on every call, and opening and
+ * resealing the table costs two mprotect(2) calls that change present
+ * pages (about 11 of the 15 microseconds such a call took).  They are
+ * rights like the thread records' beside them, which are not sealed
+ * either (SECURITY.md).  The pointer to them is sealed, in the table.
+ */
+struct pk__keys_table {
+	struct pk__key keys[PK__KEYS];
+	/*
+	 * One byte per key.  A constant table of zeros from the
+	 * backend's choice (nothing reads it before) until the first key
+	 * (pk__keys_ready), then fresh zeroed memory from the arena: no
+	 * reader can see a stale byte through either, so it is read
+	 * without ordering.
+	 */
+	uint8_t *init;
 };
 
 /* Sealed (core/seal.h): pk__keys_open before writing.  Lock held. */
 extern union pk__keys_block {
-	struct pk__key keys[PK__KEYS];
-	char pad[PK__SEAL_SIZE(struct pk__key[PK__KEYS])];
+	struct pk__keys_table t;
+	char pad[PK__SEAL_SIZE(struct pk__keys_table)];
 } pk__keys_block;
-#define pk__keys (pk__keys_block.keys)
+#define pk__keys (pk__keys_block.t.keys)
 void pk__keys_open(void);
+/* Before sealing, at the backend's choice: initial rights all 0. */
+void pk__keys_init(void);
+/* The initial rights' memory exists: 0, or -ENOMEM.  Lock held. */
+int pk__keys_ready(void);
 /*
  * What pk_key_free is doing, in one word read at once: the low half is
  * the key it is deciding on (0: none; frees take the lock, so one at a
@@ -54,12 +78,25 @@ static inline int pk__key_allocated(int key)
 
 static inline unsigned pk__key_init_rights(int key)
 {
-	return __atomic_load_n(&pk__keys[key].init_rights, __ATOMIC_RELAXED);
+	const uint8_t *init =
+		__atomic_load_n(&pk__keys_block.t.init, __ATOMIC_RELAXED);
+
+	return __atomic_load_n(&init[key], __ATOMIC_RELAXED);
+}
+
+/* Every thread without rights of its own holds these.  Lock held. */
+static inline void pk__key_set_init_rights(int key, unsigned rights)
+{
+	__atomic_store_n(&pk__keys_block.t.init[key], (uint8_t)rights,
+			 __ATOMIC_RELAXED);
 }
 
 /* Keys not allocated, 1..PK__KEYS-1: what a backend can still give. */
 int pk__keys_unallocated(void);
-/* A new key: allocated, with these initial rights, unnamed.  Lock held. */
+/*
+ * A new key: allocated, with these initial rights, unnamed.  Lock held,
+ * after pk__keys_ready.
+ */
 void pk__key_new(int key, unsigned rights);
 /* The key is freed: its number's next key starts afresh.  Lock held. */
 void pk__key_gone(int key);
