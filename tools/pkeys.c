@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/select.h"
 #include "pkeys.h"
 #include "scan.h"
 
@@ -160,27 +161,40 @@ static int info(int json)
 /*
  * A library pkeys run preloads (name): beside this executable (the
  * build tree), or in the libdir of the install tree this executable is
- * in.  Fills path (absolute) and returns 0, or -1.
+ * in.  Fills path (absolute) and returns 0, or -1.  The directory comes
+ * from /proc/self/exe, which the kernel gives with every symbolic link
+ * resolved, so each leading "../" of PKEYS_BIN_TO_LIB drops one
+ * component of it as the file system would: the path is canonical
+ * without realpath(3), whose readlink(2) per component every run would
+ * pay.
  */
 static int find_preload(const char *name, char *path, size_t len)
 {
-	static const char *const rel[] = {"", "/" PKEYS_BIN_TO_LIB};
-	char self[PATH_MAX], candidate[PATH_MAX + 64];
+	static const char *const rel[] = {"", PKEYS_BIN_TO_LIB};
+	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
+	size_t at;
 
-	if (n <= 0)
+	if (n <= 0 || self[0] != '/')
 		return -1;
 	self[n] = 0;
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
 	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(candidate, sizeof(candidate), "%s%s/%s", self, rel[i],
-			 name);
-		if (access(candidate, R_OK) == 0 && realpath(candidate, path) &&
-		    strlen(path) < len)
+		const char *r = rel[i];
+		int up = 1; /* the executable's own name first */
+
+		for (; strncmp(r, "../", 3) == 0; r += 3)
+			up++;
+		if ((size_t)n + 1 > len)
+			return -1;
+		memcpy(path, self, (size_t)n + 1);
+		while (up-- > 0 && (slash = strrchr(path, '/')) != NULL)
+			*slash = 0; /* "/x" leaves "", the root */
+		at = strlen(path);
+		if ((size_t)snprintf(path + at, len - at, "/%s%s%s", r,
+				     *r ? "/" : "", name) >= len - at)
+			return -1;
+		if (access(path, R_OK) == 0)
 			return 0;
 	}
 	return -1;
@@ -314,15 +328,20 @@ static int preload(const char *lib)
  */
 static int run(char **cmd)
 {
-	char lib[PATH_MAX];
+	char lib[PATH_MAX], why[160];
 	int err, rc, is_static, setid;
+	/*
+	 * The choice the command's library will make, by the probes alone:
+	 * this process uses no key, so it sets nothing up (a full pk_init
+	 * cost 0.1 ms more of every run here).
+	 */
+	const struct pk__backend *b = pk__backend_probe(why, sizeof(why));
 
-	if (pk_init()) {
-		fprintf(stderr, "pkeys run: no backend: %s\n",
-			pk_backend_reason());
+	if (!b) {
+		fprintf(stderr, "pkeys run: no backend: %s\n", why);
 		return 125;
 	}
-	if (strcmp(pk_backend_name(), "emu") == 0) {
+	if (!b->hardware) {
 		if (find_preload(PKEYS_PRELOAD_NAME, lib, sizeof(lib))) {
 			fprintf(stderr, "pkeys run: cannot find %s beside the "
 					"pkeys executable or in %s from it\n",

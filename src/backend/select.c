@@ -59,11 +59,11 @@ static void threads_changed(void)
 }
 
 /*
- * The first backend of the table that probes and initialises, with
- * only hardware (hw) or only emulations (emu) when env asks.  Fills
+ * The first backend of the table that probes and (with init) initialises,
+ * with only hardware (hw) or only emulations (emu) when env asks.  Fills
  * reason; returns the backend or NULL with status set.
  */
-static const struct pk__backend *pick(const char *env)
+static const struct pk__backend *pick(const char *env, int init)
 {
 	int want_hw = env && strcmp(env, "hw") == 0;
 	int want_emu = env && strcmp(env, "emu") == 0;
@@ -77,7 +77,7 @@ static const struct pk__backend *pick(const char *env)
 		if ((want_hw && !b->hardware) || (want_emu && b->hardware))
 			continue;
 		rc = b->probe(why, sizeof(why));
-		if (rc == 0 && b->init)
+		if (rc == 0 && init && b->init)
 			rc = b->init();
 		if (rc == 0) {
 			if (want_hw)
@@ -110,16 +110,30 @@ static const struct pk__backend *pick(const char *env)
 	return NULL;
 }
 
+/*
+ * PKEYS_BACKEND checked, then the pick.  secure_getenv: a setuid
+ * program's environment is not its user's.
+ */
+static const struct pk__backend *decide(int init)
+{
+	const char *env = secure_getenv("PKEYS_BACKEND");
+
+	if (!env || !*env || strcmp(env, "auto") == 0)
+		return pick(NULL, init);
+	if (strcmp(env, "hw") != 0 && strcmp(env, "emu") != 0) {
+		snprintf(reason, sizeof(reason),
+			 "PKEYS_BACKEND=%.40s is not hw, emu or auto", env);
+		status = -EINVAL;
+		return NULL;
+	}
+	return pick(env, init);
+}
+
 static void choose(void)
 {
-	/* secure_getenv: a setuid program's environment is not its user's. */
-	const char *env = secure_getenv("PKEYS_BACKEND");
 	int n;
-
 	char other[96];
 
-	if (env && !*env)
-		env = NULL;
 	/*
 	 * Two copies in one process would keep two registries of the same
 	 * memory and damage each other: a copy the program's calls do not
@@ -137,14 +151,7 @@ static void choose(void)
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	pk__vma_keep_open();
-	if (env && strcmp(env, "auto") != 0 && strcmp(env, "hw") != 0 &&
-	    strcmp(env, "emu") != 0) {
-		snprintf(reason, sizeof(reason),
-			 "PKEYS_BACKEND=%.40s is not hw, emu or auto", env);
-		status = -EINVAL;
-	} else {
-		chosen = pick(env && strcmp(env, "auto") == 0 ? NULL : env);
-	}
+	chosen = decide(1);
 	if (chosen) {
 		/* Before any lock: it takes the loader's. */
 		pk__own_find();
@@ -216,6 +223,14 @@ const struct pk__backend pk__backend_unchosen = {
 	.get = get_first,
 };
 const struct pk__backend *pk__ready_backend = &pk__backend_unchosen;
+
+const struct pk__backend *pk__backend_probe(char *why, size_t len)
+{
+	const struct pk__backend *b = decide(0);
+
+	snprintf(why, len, "%s", reason);
+	return b;
+}
 
 const char *pk__backend_reason(void)
 {

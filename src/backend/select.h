@@ -7,6 +7,8 @@
 #ifndef PK_BACKEND_SELECT_H
 #define PK_BACKEND_SELECT_H
 
+#include <stddef.h>
+
 #include "backend/backend.h"
 
 /* The backend, chosen now if not yet; NULL if none can work. */
@@ -37,5 +39,13 @@ static inline const struct pk__backend *pk__ready(void)
 }
 /* One line: which backend and why. */
 const char *pk__backend_reason(void);
+/*
+ * The backend this process would choose, and why (as
+ * pk__backend_reason), by the probes alone: nothing initialised,
+ * sealed or registered, for a process that passes the choice on and
+ * uses no key itself (pkeys run: the command it execs chooses the same
+ * way, in its own copy of the library).  NULL when none works.
+ */
+const struct pk__backend *pk__backend_probe(char *why, size_t len);
 
 #endif
