@@ -298,25 +298,36 @@ void test_injected_errors(void)
  * another architecture's entry) the opposite.  Killing, not failing:
  * the parent sees the call as the child's death.
  */
-static void filter_calls(const int *nrs, int n, int allow_listed)
+static unsigned seccomp_arch(void)
 {
 #if defined(__x86_64__)
-	const unsigned arch = 0xc000003e; /* AUDIT_ARCH_X86_64 */
+	return 0xc000003e; /* AUDIT_ARCH_X86_64 */
 #elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	const unsigned arch = 0xc0000015; /* AUDIT_ARCH_PPC64LE */
+	return 0xc0000015; /* AUDIT_ARCH_PPC64LE */
 #else
-	const unsigned arch = 0;
+	pkt_skip("no seccomp architecture number for this CPU here");
+	return 0;
 #endif
+}
+
+static void filter_install(struct sock_filter *f, int n)
+{
+	struct sock_fprog prog = {(unsigned short)n, f};
+
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0);
+}
+
+static void filter_calls(const int *nrs, int n, int allow_listed)
+{
+	const unsigned arch = seccomp_arch();
 	const unsigned listed = allow_listed ? SECCOMP_RET_ALLOW
 					     : SECCOMP_RET_KILL_PROCESS;
 	const unsigned other = allow_listed ? SECCOMP_RET_KILL_PROCESS
 					    : SECCOMP_RET_ALLOW;
 	struct sock_filter f[16];
-	struct sock_fprog prog = {0, f};
 	int i = 0;
 
-	if (!arch)
-		pkt_skip("no seccomp architecture number for this CPU here");
 	CHECK(n <= 10);
 	f[i++] = (struct sock_filter)BPF_STMT(
 		BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
@@ -331,9 +342,7 @@ static void filter_calls(const int *nrs, int n, int allow_listed)
 			(unsigned char)(n - j), 0);
 	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, other);
 	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, listed);
-	prog.len = (unsigned short)i;
-	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-	CHECK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0);
+	filter_install(f, i);
 }
 
 static void forbid_calls(void)
@@ -434,6 +443,77 @@ void test_set_all_unchanged_no_mprotect(void)
 	/* A change still works, in the parent. */
 	CHECK_EQ(pk_set_all(k, PK_DISABLE_ACCESS), 0);
 	EXPECT_FAULT(p, R, k);
+}
+
+/*
+ * A change of rights for every thread changes the protection of the
+ * key's own pages and of nothing else: the library's state (the
+ * keys' initial rights, which the call writes) needs no protection
+ * call of its own.  A child's filter kills mprotect and pkey_mprotect
+ * at any other address (it killed the call before the initial rights
+ * left the sealed key table, on both backends: the table was opened
+ * and sealed again around them).
+ */
+static char *key_page;
+
+static void forbid_other_protection(void)
+{
+	const unsigned arch = seccomp_arch();
+	const uint64_t at = (uint64_t)(uintptr_t)key_page;
+	const unsigned arg0 = offsetof(struct seccomp_data, args[0]);
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 2, 0),
+#ifdef SYS_pkey_mprotect
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pkey_mprotect, 1, 0),
+#else
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 1, 0),
+#endif
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* Little-endian (both architectures above): low word first. */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)at, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0 + 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(at >> 32), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	};
+
+	filter_install(f, (int)(sizeof(f) / sizeof(f[0])));
+}
+
+static int set_all_changing(void)
+{
+	static const unsigned rights[] = {PK_DISABLE_ACCESS, 0,
+					  PK_DISABLE_WRITE};
+
+	for (int i = 0; i < 6; i++)
+		if (pk_set_all(unchanged_key, rights[i % 3]) ||
+		    pk_get(unchanged_key) != (int)rights[i % 3])
+			return 2;
+	return 0;
+}
+
+void test_set_all_protects_key_pages_only(void)
+{
+	int k = pkt_key(PK_DISABLE_WRITE);
+
+	key_page = pkt_map(1, PROT_READ | PROT_WRITE);
+	CHECK_EQ(pk_mprotect(key_page, pkt_page(), PROT_READ | PROT_WRITE, k),
+		 0);
+	unchanged_key = k;
+	/* The same changes here first: whatever the library sets up once
+	 * (its scratch space) is there before the child forbids. */
+	CHECK_EQ(set_all_changing(), 0);
+	in_child(forbid_other_protection, set_all_changing,
+		 "pk_set_all changed the protection of other pages");
+	EXPECT_OK(key_page, R);
+	EXPECT_FAULT(key_page, W, k);
 }
 
 /* Nothing that opens, reads or stats a file: no look at /proc. */
