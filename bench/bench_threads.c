@@ -139,7 +139,10 @@ int main(void)
 	 * key holding one (an evicted key's pk_set_all is an mprotect, as
 	 * on the emulation, and signals no thread).
 	 */
-	pk_set(k, PK_DISABLE_ACCESS);
+	if (pk_set(k, PK_DISABLE_ACCESS)) {
+		fprintf(stderr, "pk_set failed\n");
+		return 1;
+	}
 	if (pipe(idle_pipe)) {
 		perror("pipe");
 		return 1;

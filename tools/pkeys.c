@@ -164,9 +164,10 @@ static int info(int json)
  * in.  Fills path (absolute) and returns 0, or -1.  The directory comes
  * from /proc/self/exe, which the kernel gives with every symbolic link
  * resolved, so each leading "../" of PKEYS_BIN_TO_LIB drops one
- * component of it as the file system would: the path is canonical
- * without realpath(3), whose readlink(2) per component every run would
- * pay.
+ * component of it as the file system would, without realpath(3), whose
+ * readlink(2) per component every run would pay (links below the
+ * library directory stay as named: the loader knows a file by its
+ * identity, not its name).
  */
 static int find_preload(const char *name, char *path, size_t len)
 {

@@ -61,9 +61,10 @@ static void threads_changed(void)
 /*
  * The first backend of the table that probes and (with init) initialises,
  * with only hardware (hw) or only emulations (emu) when env asks.  Fills
- * reason; returns the backend or NULL with status set.
+ * out (the reason, len bytes); returns the backend, or NULL with *st set.
  */
-static const struct pk__backend *pick(const char *env, int init)
+static const struct pk__backend *pick(const char *env, int init, char *out,
+				      size_t len, int *st)
 {
 	int want_hw = env && strcmp(env, "hw") == 0;
 	int want_emu = env && strcmp(env, "emu") == 0;
@@ -81,15 +82,15 @@ static const struct pk__backend *pick(const char *env, int init)
 			rc = b->init();
 		if (rc == 0) {
 			if (want_hw)
-				snprintf(reason, sizeof(reason),
+				snprintf(out, len,
 					 "%s (PKEYS_BACKEND=hw)", why);
 			else if (want_emu)
-				snprintf(reason, sizeof(reason),
+				snprintf(out, len,
 					 "PKEYS_BACKEND=emu");
 			else if (b->hardware)
-				snprintf(reason, sizeof(reason), "%s", why);
+				snprintf(out, len, "%s", why);
 			else
-				snprintf(reason, sizeof(reason),
+				snprintf(out, len,
 					 "no hardware keys: %s", hw_why);
 			return b;
 		}
@@ -100,13 +101,13 @@ static const struct pk__backend *pick(const char *env, int init)
 			/* The emulation works everywhere: when it does not,
 			 * its settings are wrong (PKEYS_EMU), and that is what
 			 * the user must hear. */
-			snprintf(reason, sizeof(reason), "%s", why);
-			status = rc;
+			snprintf(out, len, "%s", why);
+			*st = rc;
 			return NULL;
 		}
 	}
-	snprintf(reason, sizeof(reason), "PKEYS_BACKEND=hw, but %s", hw_why);
-	status = hw_rc;
+	snprintf(out, len, "PKEYS_BACKEND=hw, but %s", hw_why);
+	*st = hw_rc;
 	return NULL;
 }
 
@@ -114,19 +115,20 @@ static const struct pk__backend *pick(const char *env, int init)
  * PKEYS_BACKEND checked, then the pick.  secure_getenv: a setuid
  * program's environment is not its user's.
  */
-static const struct pk__backend *decide(int init)
+static const struct pk__backend *decide(int init, char *out, size_t len,
+					int *st)
 {
 	const char *env = secure_getenv("PKEYS_BACKEND");
 
 	if (!env || !*env || strcmp(env, "auto") == 0)
-		return pick(NULL, init);
+		return pick(NULL, init, out, len, st);
 	if (strcmp(env, "hw") != 0 && strcmp(env, "emu") != 0) {
-		snprintf(reason, sizeof(reason),
+		snprintf(out, len,
 			 "PKEYS_BACKEND=%.40s is not hw, emu or auto", env);
-		status = -EINVAL;
+		*st = -EINVAL;
 		return NULL;
 	}
-	return pick(env, init);
+	return pick(env, init, out, len, st);
 }
 
 static void choose(void)
@@ -151,7 +153,7 @@ static void choose(void)
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	pk__vma_keep_open();
-	chosen = decide(1);
+	chosen = decide(1, reason, sizeof(reason), &status);
 	if (chosen) {
 		/* Before any lock: it takes the loader's. */
 		pk__own_find();
@@ -226,10 +228,9 @@ const struct pk__backend *pk__ready_backend = &pk__backend_unchosen;
 
 const struct pk__backend *pk__backend_probe(char *why, size_t len)
 {
-	const struct pk__backend *b = decide(0);
+	int st = 0;
 
-	snprintf(why, len, "%s", reason);
-	return b;
+	return decide(0, why, len, &st);
 }
 
 const char *pk__backend_reason(void)

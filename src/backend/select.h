@@ -41,10 +41,12 @@ static inline const struct pk__backend *pk__ready(void)
 const char *pk__backend_reason(void);
 /*
  * The backend this process would choose, and why (as
- * pk__backend_reason), by the probes alone: nothing initialised,
- * sealed or registered, for a process that passes the choice on and
+ * pk__backend_reason), by the probes alone: no backend initialised,
+ * nothing sealed or registered, the choice itself not made (pk_init
+ * later chooses afresh), for a process that passes the choice on and
  * uses no key itself (pkeys run: the command it execs chooses the same
- * way, in its own copy of the library).  NULL when none works.
+ * way, in its own copy of the library).  The exact mode's probe installs
+ * its signal handlers (gone with the exec).  NULL when none works.
  */
 const struct pk__backend *pk__backend_probe(char *why, size_t len);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Sealed state (core/seal.c): the tables that say which keys exist,
- * with which initial rights and names (core/keys.h), which hardware key
+ * with which names and where their initial rights are kept (core/keys.h;
+ * the rights themselves are not sealed: SECURITY.md), which hardware key
  * each key holds (backend/hw_fast.h), and where the library's arena
  * lies (core/arena.c) are read-only outside the calls that change
  * them, so that a stray write from the program (an overflow, a wild
