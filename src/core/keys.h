@@ -28,9 +28,9 @@ struct pk__key {
  * and not sealed: pk_set_all writes them on every call, and opening and
  * resealing the table costs two mprotect(2) calls that change pages in
  * use (a call took 17-23 microseconds with them, 4.1-5.4 without, on the
- * emulation here: bench_threads).  They are
- * rights like the thread records' beside them, which are not sealed
- * either (SECURITY.md).  The pointer to them is sealed, in the table.
+ * emulation here: bench_threads).  They are rights like the thread
+ * records' beside them, which are not sealed either (SECURITY.md).  The
+ * pointer to them is sealed, in the table.
  */
 struct pk__keys_table {
 	struct pk__key keys[PK__KEYS];
