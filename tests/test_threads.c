@@ -881,8 +881,11 @@ static void *zombie_worker(void *arg)
 	else if (pk_get(k) != PK_DISABLE_WRITE || pk_get(zombie_key) != 0)
 		status = 4;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	/* A round that waited for the zombie takes a second. */
-	if (!status && t1.tv_sec - t0.tv_sec >= 1)
+	/* A round that waited for the zombie takes a second.  Whole
+	 * nanoseconds: the seconds alone differ by one for any two
+	 * readings that straddle a second's boundary. */
+	if (!status && (t1.tv_sec - t0.tv_sec) * 1000000000ll +
+			       (t1.tv_nsec - t0.tv_nsec) >= 1000000000ll)
 		status = 5;
 	_exit(status);
 }
