@@ -14,6 +14,8 @@
  *     the pages' key, as Linux's does;
  *   - the kernel's errors: EINVAL for flags, for rights it does not
  *     know, for an unallocated key and for a second pkey_free;
+ *   - the filters leave the process's speculation controls as they
+ *     were (no forced store bypass mitigation);
  *   - a SIGSYS from a seccomp filter of the program's own still reaches
  *     its handler, with its own data.
  *
@@ -129,6 +131,16 @@ int main(void)
 	CHECK(syscall(SYS_pkey_free, k2) == -1 && errno == EINVAL);
 	CHECK(syscall(SYS_pkey_alloc, 0UL, 0UL) == k2);
 	printf("PASS the kernel's answers\n");
+
+#if defined(PR_GET_SPECULATION_CTRL) && defined(PR_SPEC_FORCE_DISABLE)
+	/* Filters that emulate confine nothing: they must not bring the
+	 * speculative store bypass mitigation that kernels before 5.16 (or
+	 * booted with spec_store_bypass_disable=seccomp) force on a process
+	 * with a filter.  Before the program's own filter, which does. */
+	rc = prctl(PR_GET_SPECULATION_CTRL, PR_SPEC_STORE_BYPASS, 0, 0, 0);
+	CHECK(rc < 0 || !(rc & PR_SPEC_FORCE_DISABLE));
+	printf("PASS no speculation mitigation forced\n");
+#endif
 
 	CHECK(own_filter() == 0);
 	got_code = 0;
